@@ -1,0 +1,89 @@
+# One entry point. `make synth` and `make test` work on a fresh machine with
+# Python 3.11 and Node 20: each installs what it needs into .venv/ and node_modules/.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+UV := $(VENV)/tools/bin/uv
+CDK := node_modules/.bin/cdk
+ENV ?=
+PYTEST_ARGS ?=
+
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export UV_LINK_MODE := copy
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help
+help:
+	@echo "make synth            synthesize every environment into cdk.out/ (no AWS account needed)"
+	@echo "make synth ENV=dev    synthesize one environment"
+	@echo "make test             install the test environments and run the whole suite"
+	@echo "make deploy ENV=dev   deploy one environment into the current AWS account"
+	@echo "make bench            run the benchmarks under bench/"
+	@echo "make lint             ruff over the repository"
+
+# ---------------------------------------------------------------- environments
+$(UV):
+	$(PYTHON) -m venv $(VENV)/tools
+	$(VENV)/tools/bin/pip install -q --disable-pip-version-check uv==0.13.8
+
+# venv NAME, requirement files: each environment is rebuilt when its inputs change.
+define venv_rule
+$(VENV)/$(1)/.installed: $(2) | $(UV)
+	$(UV) venv -q --allow-existing -p $(PYTHON) $(VENV)/$(1)
+	VIRTUAL_ENV=$(VENV)/$(1) $(UV) pip install -q $(foreach r,$(2),-r $(r))
+	touch $$@
+endef
+
+$(eval $(call venv_rule,cdk,requirements.txt))
+$(eval $(call venv_rule,infra-test,requirements.txt tests/infra/requirements.txt))
+$(eval $(call venv_rule,mcp,runtime_images/mcp_server/requirements.txt tests/mcp_server/requirements.txt))
+$(eval $(call venv_rule,agent,runtime_images/agent/requirements.txt tests/agent/requirements.txt))
+
+$(CDK): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+.PHONY: install
+install: $(VENV)/cdk/.installed $(VENV)/infra-test/.installed $(VENV)/mcp/.installed $(VENV)/agent/.installed $(CDK)
+
+# ---------------------------------------------------------------- main job
+.PHONY: synth
+synth: $(VENV)/cdk/.installed $(CDK)
+	@# '**' selects the stacks inside every Stage, so cdk-nag findings fail the synth.
+	$(CDK) synth --quiet $(if $(ENV),-c env=$(ENV)) '**'
+	@echo "templates in cdk.out/:" && ls cdk.out/assembly-*/*.template.json
+
+.PHONY: deploy
+deploy: $(VENV)/cdk/.installed $(CDK)
+	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<name of a file in config/>"; exit 2; }
+	$(CDK) deploy -c env=$(ENV) '$(ENV)/*'
+
+# ---------------------------------------------------------------- tests
+.PHONY: test test-infra test-mcp test-agent
+test: test-infra test-mcp test-agent
+
+test-infra: $(VENV)/infra-test/.installed $(CDK)
+	$(VENV)/infra-test/bin/python -m pytest tests/infra $(PYTEST_ARGS)
+
+test-mcp: $(VENV)/mcp/.installed
+	$(VENV)/mcp/bin/python -m pytest tests/mcp_server $(PYTEST_ARGS)
+
+test-agent: $(VENV)/agent/.installed $(VENV)/mcp/.installed
+	$(VENV)/agent/bin/python -m pytest tests/agent $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------- other
+.PHONY: bench
+bench: install
+	$(VENV)/infra-test/bin/python bench/synth.py
+
+.PHONY: lint
+lint: $(VENV)/infra-test/.installed
+	$(VENV)/infra-test/bin/ruff check .
+	$(VENV)/infra-test/bin/ruff format --check .
+
+.PHONY: clean
+clean:
+	rm -rf cdk.out .pytest_cache

@@ -1,0 +1,1 @@
+"""The Strands agent served by AgentCore Runtime (HTTP protocol, port 8080)."""

@@ -1,0 +1,1 @@
+"""One construct per logical unit; stacks compose them and wire grants."""

@@ -1,0 +1,132 @@
+"""An AgentCore Runtime built from one of the container images under runtime_images/."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_ecr_assets as ecr_assets
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from stacks.nag import acknowledge
+
+IMAGES_DIR = Path(__file__).resolve().parents[2] / "runtime_images"
+
+
+def invoke_url(region: str, runtime_arn: str) -> str:
+    """The data-plane URL a client posts to; the ARN is URL-encoded in the path."""
+    from aws_cdk import Fn
+
+    # CloudFormation has no URL-encode function; ':' and '/' are the only characters
+    # of a runtime ARN that need escaping.
+    encoded = Fn.join("%2F", Fn.split("/", Fn.join("%3A", Fn.split(":", runtime_arn))))
+    return Fn.join(
+        "",
+        [
+            f"https://bedrock-agentcore.{region}.amazonaws.com/runtimes/",
+            encoded,
+            "/invocations?qualifier=DEFAULT",
+        ],
+    )
+
+
+class KitRuntime(Construct):
+    """Runtime + its arm64 image asset + a pre-created, encrypted application log group."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        image: str,
+        runtime_name: str,
+        description: str,
+        protocol: agentcore.ProtocolType,
+        idle_timeout: Duration,
+        max_lifetime: Duration,
+        environment: Mapping[str, str],
+        authorizer: agentcore.RuntimeAuthorizerConfiguration,
+        network: agentcore.RuntimeNetworkConfiguration,
+        request_headers: Sequence[str] = (),
+        log_retention: logs.RetentionDays,
+        encryption_key: kms.IKey,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        artifact = agentcore.AgentRuntimeArtifact.from_asset(
+            str(IMAGES_DIR / image),
+            platform=ecr_assets.Platform.LINUX_ARM64,
+            display_name=f"{runtime_name} image",
+        )
+        self.runtime = agentcore.Runtime(
+            self,
+            "Runtime",
+            runtime_name=runtime_name,
+            description=description,
+            agent_runtime_artifact=artifact,
+            protocol_configuration=protocol,
+            lifecycle_configuration=agentcore.LifecycleConfiguration(
+                idle_runtime_session_timeout=idle_timeout, max_lifetime=max_lifetime
+            ),
+            environment_variables=dict(environment),
+            authorizer_configuration=authorizer,
+            network_configuration=network,
+            request_header_configuration=(
+                agentcore.RequestHeaderConfiguration(allowlisted_headers=list(request_headers))
+                if request_headers
+                else None
+            ),
+        )
+        _acknowledge_l2_role(self.runtime)
+        acknowledge(
+            self.runtime,
+            "Annotation::aws-cdk-lib.aws-bedrockagentcore:containerUriValidationSkipped",
+            "The image URI is a CDK container asset, known only at deploy time.",
+        )
+        # The service creates this group on first invocation with no retention and no
+        # key; creating it first pins both.
+        self.log_group = logs.LogGroup(
+            self,
+            "ApplicationLogs",
+            log_group_name=f"/aws/bedrock-agentcore/runtimes/{self.runtime.agent_runtime_id}-DEFAULT",
+            retention=log_retention,
+            encryption_key=encryption_key,
+            removal_policy=removal_policy,
+        )
+
+
+def _acknowledge_l2_role(runtime: agentcore.Runtime) -> None:
+    """The L2 Runtime's execution role carries the platform's own needs; say why each is wide."""
+    policy = runtime.role.node.find_child("DefaultPolicy")
+    logs_arn = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+    for resource, reason in (
+        (
+            f"{logs_arn}/aws/bedrock-agentcore/runtimes/*",
+            "The runtime's log group name embeds its id, known only after creation; scoped to "
+            "the AgentCore runtimes prefix.",
+        ),
+        (
+            f"{logs_arn}/aws/bedrock-agentcore/runtimes/*:log-stream:*",
+            "Log streams are created per session by the platform under the runtimes prefix.",
+        ),
+        (
+            f"{logs_arn}*",
+            "logs:DescribeLogGroups is a list call that takes no narrower resource.",
+        ),
+        (
+            "*",
+            "X-Ray segment/sampling calls and ecr:GetAuthorizationToken accept no resource; "
+            "cloudwatch:PutMetricData is limited by a namespace condition.",
+        ),
+        (
+            "arn:<AWS::Partition>:bedrock-agentcore:<AWS::Region>:<AWS::AccountId>:"
+            "workload-identity-directory/default/workload-identity/*",
+            "Workload identity tokens for this runtime's identity, created by the service "
+            "under the default directory.",
+        ),
+    ):
+        acknowledge(policy, f"AwsSolutions-IAM5[Resource::{resource}]", reason)

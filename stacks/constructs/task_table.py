@@ -1,0 +1,100 @@
+"""DynamoDB table behind the MCP server's durable task store.
+
+The key schema below is the contract with ``runtime_images/mcp_server``'s DynamoDB
+store; its tests synthesize this construct and read the schema from the template
+rather than restating it.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+PARTITION_KEY = "task_id"
+OWNER_INDEX = "by_owner"
+OWNER_INDEX_PARTITION_KEY = "owner"
+OWNER_INDEX_SORT_KEY = "created_at"
+LEASE_INDEX = "by_lease"
+# Sparse index: only items whose work is running carry ``lease_state``, so the
+# sweeper that recovers lost workers reads running tasks only.
+LEASE_INDEX_PARTITION_KEY = "lease_state"
+LEASE_INDEX_SORT_KEY = "lease_expires_at"
+TTL_ATTRIBUTE = "expires_at"
+# What the MCP server's DynamoDB store calls on the table (no Scan: the sweeper queries
+# the sparse lease index and expiry is DynamoDB TTL's job).
+TASK_STORE_ACTIONS = (
+    "GetItem",
+    "BatchGetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "ConditionCheckItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+)
+
+
+class TaskTable(Construct):
+    """On-demand, KMS-encrypted, point-in-time-recoverable table of durable tasks."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        encryption_key: kms.IKey,
+        removal_policy: RemovalPolicy,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # dynamodb.Table, not TableV2: TableV2 cannot render a customer-managed key in
+        # an environment-agnostic stack.
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name=PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=encryption_key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=TTL_ATTRIBUTE,
+            removal_policy=removal_policy,
+        )
+        for index_name, partition_key, sort_key in (
+            (OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY),
+            (LEASE_INDEX, LEASE_INDEX_PARTITION_KEY, LEASE_INDEX_SORT_KEY),
+        ):
+            self.table.add_global_secondary_index(
+                index_name=index_name,
+                partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
+                sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.NUMBER),
+            )
+
+    def grant_task_access(self, grantee: iam.IGrantable) -> None:
+        """Item reads/writes on this table and its two named indexes, and data-key use.
+
+        Written out rather than ``grant_read_write_data`` so that no wildcard action or
+        ``index/*`` resource is needed.
+        """
+        indexes = [f"{self.table.table_arn}/index/{name}" for name in (OWNER_INDEX, LEASE_INDEX)]
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=[f"dynamodb:{action}" for action in TASK_STORE_ACTIONS],
+            resource_arns=[self.table.table_arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=["dynamodb:Query"], resource_arns=indexes
+        )
+        assert self.table.encryption_key is not None
+        grantee.grant_principal.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                resources=[self.table.encryption_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}},
+            )
+        )

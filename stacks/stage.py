@@ -1,0 +1,31 @@
+"""One Stage per environment: the stateful stack and the stateless stacks that use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Environment, Stage
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.runtime_stack import RuntimeStack
+from stacks.stateful_stack import StatefulStack
+
+
+class KitStage(Stage):
+    def __init__(self, scope: Construct, config: EnvironmentConfig, **kwargs: Any) -> None:
+        env = (
+            Environment(account=config.account, region=config.region)
+            if config.account or config.region
+            else None
+        )
+        super().__init__(scope, config.stage_id, env=env, **kwargs)
+        self.stateful = StatefulStack(self, "Stateful", config=config)
+        self.runtimes = RuntimeStack(
+            self,
+            "Runtimes",
+            config=config,
+            memory=self.stateful.memory,
+            task_table=self.stateful.task_table,
+            encryption_key=self.stateful.key,
+        )

@@ -1,0 +1,58 @@
+"""Resources that hold data. Their logical IDs are pinned by tests/infra/test_stateful_stack.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.kit_key import KitKey
+from stacks.constructs.memory import AgentMemory
+from stacks.constructs.task_table import TaskTable
+
+# Powertools idempotency's default attribute names.
+IDEMPOTENCY_KEY = "id"
+IDEMPOTENCY_TTL = "expiration"
+
+
+class StatefulStack(Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            termination_protection=config.termination_protection,
+            description=f"Agent kit ({config.name}): key, memory and tables",
+            **kwargs,
+        )
+        removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
+        self.key = KitKey(self, "Encryption", removal_policy=removal).key
+        self.memory = AgentMemory(
+            self,
+            "AgentMemory",
+            memory_name=config.memory.name,
+            event_expiry_days=config.memory.event_expiry_days,
+            encryption_key=self.key,
+            removal_policy=removal,
+        )
+        self.task_table = TaskTable(
+            self, "TaskStore", encryption_key=self.key, removal_policy=removal
+        )
+        # Exactly-once bookkeeping for the handoff workflow's irreversible steps.
+        self.idempotency_table = dynamodb.Table(
+            self,
+            "IdempotencyTable",
+            partition_key=dynamodb.Attribute(name=IDEMPOTENCY_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=self.key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute=IDEMPOTENCY_TTL,
+            removal_policy=removal,
+        )
