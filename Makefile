@@ -75,9 +75,15 @@ test-agent: $(VENV)/agent/.installed $(VENV)/mcp/.installed
 	$(VENV)/agent/bin/python -m pytest tests/agent $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- other
-.PHONY: bench
-bench: install
-	$(VENV)/infra-test/bin/python bench/synth.py
+.PHONY: bench bench-synth bench-mcp
+bench: bench-synth bench-mcp
+
+bench-synth: $(VENV)/cdk/.installed $(CDK)
+	$(VENV)/cdk/bin/python bench/synth.py
+
+bench-mcp: $(VENV)/mcp/.installed
+	$(VENV)/mcp/bin/python bench/mcp_tasks.py
+	$(VENV)/mcp/bin/python bench/mcp_cold_start.py
 
 .PHONY: lint
 lint: $(VENV)/infra-test/.installed

@@ -7,7 +7,7 @@ One YAML file per environment under ``config/``. ``app.py`` is the only caller o
 from __future__ import annotations
 
 import re
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,7 +48,7 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RemovalPolicyName(str, Enum):
+class RemovalPolicyName(StrEnum):
     RETAIN = "retain"
     DESTROY = "destroy"
 
@@ -103,8 +103,7 @@ class JwtAuth(_Model):
     def _discovery_url(cls, value: str) -> str:
         if not DISCOVERY_URL.match(value):
             raise ValueError(
-                "must be an https URL ending in /.well-known/openid-configuration, "
-                f"got {value!r}"
+                f"must be an https URL ending in /.well-known/openid-configuration, got {value!r}"
             )
         return value
 
@@ -127,9 +126,7 @@ class NetworkSettings(_Model):
             if not self.vpc_id or not re.match(r"^vpc-[0-9a-f]{8,17}$", self.vpc_id):
                 raise ValueError(f"vpc mode needs vpc_id like 'vpc-0abc12345', got {self.vpc_id!r}")
             if not self.subnet_ids or len(self.subnet_ids) != len(self.availability_zones):
-                raise ValueError(
-                    "vpc mode needs subnet_ids and one availability_zones entry per subnet"
-                )
+                raise ValueError("vpc mode needs subnet_ids and one availability_zones entry per subnet")
         return self
 
 
@@ -242,7 +239,8 @@ def _describe(path: Path, error: ValidationError, raw: dict[str, Any]) -> str:
         location = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
         value = _lookup(raw, item["loc"])
         message = item["msg"].removeprefix("Value error, ")
-        shown = "" if value is _MISSING else f" = {value!r}"
+        # Cross-field rules report on a whole mapping; their message names the values.
+        shown = "" if value is _MISSING or isinstance(value, dict) else f" = {value!r}"
         lines.append(f"  {location or '(top level)'}{shown}: {message}")
     return "\n".join(lines)
 
@@ -275,9 +273,7 @@ def load_file(path: Path) -> EnvironmentConfig:
     except ValidationError as exc:
         raise ConfigError(_describe(path, exc, raw)) from None
     if config.name != path.stem:
-        raise ConfigError(
-            f"{path}: name = {config.name!r}: must equal the file name {path.stem!r}"
-        )
+        raise ConfigError(f"{path}: name = {config.name!r}: must equal the file name {path.stem!r}")
     return config
 
 
@@ -295,4 +291,7 @@ def load_environment(name: str, config_dir: Path = CONFIG_DIR) -> EnvironmentCon
 
 
 def load_all(config_dir: Path = CONFIG_DIR) -> list[EnvironmentConfig]:
-    return [load_environment(name, config_dir) for name in available(config_dir)]
+    names = available(config_dir)
+    if not names:
+        raise ConfigError(f"no environment files (*.yaml) in {config_dir}")
+    return [load_environment(name, config_dir) for name in names]

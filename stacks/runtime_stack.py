@@ -9,14 +9,13 @@ from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import INFERENCE_PROFILE_PREFIXES, EnvironmentConfig, JwtAuth
 from stacks.constructs.memory import AgentMemory
+from stacks.constructs.runtime import KitRuntime, invoke_url
 from stacks.constructs.task_table import TaskTable
 from stacks.nag import acknowledge
-from stacks.constructs.runtime import KitRuntime, invoke_url
 from stacks.retention import retention
 
 
@@ -32,12 +31,8 @@ def model_arns(model_ids: list[str]) -> list[str]:
         if prefix is None:
             arns.append(f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}::foundation-model/{model_id}")
             continue
-        arns.append(
-            f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}:{Aws.ACCOUNT_ID}:inference-profile/{model_id}"
-        )
-        arns.append(
-            f"arn:{Aws.PARTITION}:bedrock:*::foundation-model/{model_id.removeprefix(prefix)}"
-        )
+        arns.append(f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}:{Aws.ACCOUNT_ID}:inference-profile/{model_id}")
+        arns.append(f"arn:{Aws.PARTITION}:bedrock:*::foundation-model/{model_id.removeprefix(prefix)}")
     return arns
 
 
@@ -140,9 +135,7 @@ class RuntimeStack(Stack):
             if ":bedrock:*::" in arn:
                 acknowledge(
                     agent_policy,
-                    "AwsSolutions-IAM5[Resource::"
-                    + arn.replace(Aws.PARTITION, "<AWS::Partition>")
-                    + "]",
+                    "AwsSolutions-IAM5[Resource::" + arn.replace(Aws.PARTITION, "<AWS::Partition>") + "]",
                     "A cross-region inference profile may route to this one model in any "
                     "region of its geography; the model id is fixed.",
                 )
@@ -152,9 +145,9 @@ class RuntimeStack(Stack):
 
         for name, runtime in (("Agent", self.agent), ("McpServer", self.mcp_server)):
             CfnOutput(self, f"{name}RuntimeArn", value=runtime.runtime.agent_runtime_arn)
-            CfnOutput(self, f"{name}InvokeUrl", value=invoke_url(Aws.REGION, runtime.runtime.agent_runtime_arn))
-        CfnOutput(self, "MemoryId", value=memory.memory.memory_id)
-        CfnOutput(self, "TaskTableName", value=task_table.table.table_name)
+            CfnOutput(
+                self, f"{name}InvokeUrl", value=invoke_url(Aws.REGION, runtime.runtime.agent_runtime_arn)
+            )
 
 
 def _authorizer(config: EnvironmentConfig) -> agentcore.RuntimeAuthorizerConfiguration:

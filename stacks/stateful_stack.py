@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import RemovalPolicy, Stack
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
@@ -39,9 +39,7 @@ class StatefulStack(Stack):
             encryption_key=self.key,
             removal_policy=removal,
         )
-        self.task_table = TaskTable(
-            self, "TaskStore", encryption_key=self.key, removal_policy=removal
-        )
+        self.task_table = TaskTable(self, "TaskStore", encryption_key=self.key, removal_policy=removal)
         # Exactly-once bookkeeping for the handoff workflow's irreversible steps.
         self.idempotency_table = dynamodb.Table(
             self,
@@ -56,3 +54,5 @@ class StatefulStack(Stack):
             time_to_live_attribute=IDEMPOTENCY_TTL,
             removal_policy=removal,
         )
+        CfnOutput(self, "MemoryId", value=self.memory.memory.memory_id)
+        CfnOutput(self, "TaskTableName", value=self.task_table.table.table_name)

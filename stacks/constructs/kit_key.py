@@ -7,16 +7,37 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
+KEY_ADMIN_ACTIONS = (
+    "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*",
+    "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource",
+    "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+    "kms:RotateKeyOnDemand",
+)  # fmt: skip
+KEY_USE_ACTIONS = (
+    "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+    "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPair",
+    "kms:GenerateDataKeyPairWithoutPlaintext", "kms:RetireGrant",
+)  # fmt: skip
+
 
 class KitKey(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> None:
         super().__init__(scope, construct_id)
+        # Replaces CDK's default "account root may kms:*" statement with the same
+        # delegation to IAM, every action named, so no policy in the kit holds kms:*.
+        account_delegation = iam.PolicyStatement(
+            sid="DelegateToIamPoliciesInThisAccount",
+            principals=[iam.AccountRootPrincipal()],
+            actions=[*KEY_ADMIN_ACTIONS, *KEY_USE_ACTIONS],
+            resources=["*"],  # in a key policy "*" means this key
+        )
         self.key = kms.Key(
             self,
             "Key",
             description="Encrypts the agent kit's memory, tables, queues and log groups",
             enable_key_rotation=True,
             removal_policy=removal_policy,
+            policy=iam.PolicyDocument(statements=[account_delegation]),
         )
         # CloudWatch Logs encrypts a log group only if the key policy lets the regional
         # logs service use the key for log groups in this account.

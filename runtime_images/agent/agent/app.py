@@ -18,7 +18,7 @@ class InvocationError(ValueError):
 
 def parse_prompt(payload: Any) -> str:
     if not isinstance(payload, dict):
-        raise InvocationError("body must be a JSON object like {\"prompt\": \"...\"}")
+        raise InvocationError('body must be a JSON object like {"prompt": "..."}')
     prompt = payload.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise InvocationError("field 'prompt' must be a non-empty string")

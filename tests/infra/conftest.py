@@ -1,0 +1,64 @@
+"""Synthesize every environment once per test session, the way `cdk synth` does."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+import aws_cdk as cdk  # noqa: E402
+from aws_cdk.assertions import Template  # noqa: E402
+
+from app import build  # noqa: E402
+from stacks.config import load_all  # noqa: E402
+from stacks.stage import KitStage  # noqa: E402
+
+
+def cdk_json_context() -> dict[str, Any]:
+    """pytest does not go through the CLI, so cdk.json's context must be applied by hand."""
+    return dict(json.loads((ROOT / "cdk.json").read_text())["context"])
+
+
+def make_app(outdir: Path, **context: Any) -> cdk.App:
+    return cdk.App(outdir=str(outdir), context={**cdk_json_context(), **context})
+
+
+@dataclass
+class Synthesized:
+    stages: dict[str, KitStage]
+    assembly: cdk.cx_api.CloudAssembly
+    outdir: Path
+
+    def template(self, env: str, stack: str) -> Template:
+        stage = self.stages[env]
+        return Template.from_stack(getattr(stage, stack))
+
+    def template_json(self, env: str, stack: str) -> dict[str, Any]:
+        return self.template(env, stack).to_json()
+
+    def template_files(self) -> list[Path]:
+        return sorted(self.outdir.glob("assembly-*/*.template.json"))
+
+
+@pytest.fixture(scope="session")
+def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    app = make_app(outdir)
+    stages = {stage.stage_name: stage for stage in build(app)}
+    # Raises ValidationFailed if cdk-nag finds anything unacknowledged.
+    assembly = app.synth()
+    return Synthesized(stages=stages, assembly=assembly, outdir=outdir)
+
+
+@pytest.fixture(scope="session")
+def env_names() -> list[str]:
+    return [config.name for config in load_all()]

@@ -1,0 +1,55 @@
+"""Container images: built for linux/arm64, and hashed only on real image inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import aws_cdk as cdk
+import pytest
+from aws_cdk import aws_ecr_assets as ecr_assets
+
+from stacks.constructs.runtime import IMAGES_DIR
+
+
+def test_every_image_asset_targets_linux_arm64(synthesized) -> None:
+    manifests = sorted(synthesized.outdir.glob("assembly-*/*.assets.json"))
+    images = [
+        (m.parent, image)
+        for m in manifests
+        for image in json.loads(m.read_text()).get("dockerImages", {}).values()
+    ]
+    assert len(images) == 2 * len(synthesized.stages)
+    assert {image["source"]["platform"] for _, image in images} == {"linux/arm64"}
+    directories = {(base / image["source"]["directory"]).resolve() for base, image in images}
+    assert {(d / "Dockerfile").is_file() for d in directories} == {True}
+
+
+def image_hash(directory: Path, tmp_path: Path) -> str:
+    cdk.AssetStaging.clear_asset_hash_cache()  # hashes are cached per source path
+    app = cdk.App(outdir=str(tmp_path / "out"))
+    stack = cdk.Stack(app, "S")
+    return ecr_assets.DockerImageAsset(
+        stack, "I", directory=str(directory), platform=ecr_assets.Platform.LINUX_ARM64
+    ).asset_hash
+
+
+@pytest.mark.parametrize(
+    ("image", "source_file"), [("agent", "agent/app.py"), ("mcp_server", "mcp_server/__main__.py")]
+)
+def test_dockerignore_keeps_non_inputs_out_of_the_hash(tmp_path: Path, image: str, source_file: str) -> None:
+    copy = tmp_path / image
+    shutil.copytree(IMAGES_DIR / image, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = image_hash(copy, tmp_path)
+    for junk in (
+        "README.md",
+        "tests/test_x.py",
+        ".venv/lib/x.py",
+        f"{source_file.split('/')[0]}/__pycache__/x.pyc",
+    ):
+        (copy / junk).parent.mkdir(parents=True, exist_ok=True)
+        (copy / junk).write_text("noise")
+    assert image_hash(copy, tmp_path) == before
+    (copy / source_file).write_text((copy / source_file).read_text() + "\n# changed\n")
+    assert image_hash(copy, tmp_path) != before

@@ -1,0 +1,184 @@
+"""Environment files: the shipped ones load; bad values fail with file, field, value and rule."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from stacks.config import CONFIG_DIR, ConfigError, load_environment, load_file
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+
+
+def write(tmp_path: Path, data: dict[str, Any], name: str = "dev") -> Path:
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def with_value(dotted: str, value: Any) -> dict[str, Any]:
+    data = copy.deepcopy(DEV)
+    node = data
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+    return data
+
+
+def test_shipped_environments_load() -> None:
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    assert names == ["dev", "prod", "staging"]
+    for name in names:
+        config = load_environment(name)
+        assert config.name == name
+    assert load_environment("prod").retain and load_environment("prod").termination_protection
+    assert load_environment("prod").auth.mode == "jwt"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("agent.idle_timeout_seconds", 59, "greater than or equal to 60"),
+        ("agent.idle_timeout_seconds", 28801, "less than or equal to 28800"),
+        ("mcp_server.max_lifetime_seconds", 0, "greater than or equal to 60"),
+        ("memory.event_expiry_days", 2, "greater than or equal to 3"),
+        ("memory.event_expiry_days", 366, "less than or equal to 365"),
+        ("memory.name", "kit-dev-memory", "[a-zA-Z][a-zA-Z0-9_]{0,47}"),
+        ("agent.name", "1agent", "[a-zA-Z][a-zA-Z0-9_]{0,47}"),
+        ("mcp_server.name", "m" * 49, "[a-zA-Z][a-zA-Z0-9_]{0,47}"),
+        ("log_retention_days", 10, "must be one of"),
+        ("account", "12345", "12-digit AWS account id"),
+        ("region", "mars-1", "AWS region"),
+        ("model_ids", [], "at least 1 item"),
+        ("model_ids", ["not a model"], "not a Bedrock model"),
+        ("removal_policy", "snapshot", "'retain' or 'destroy'"),
+        ("mcp_server.extra_request_headers", ["X-Custom-Thing"], "must be 'Authorization' or start with"),
+        ("mcp_server.extra_request_headers", ["Authorization"], "only with auth.mode 'jwt'"),
+        (
+            "mcp_server.extra_request_headers",
+            ["X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id"],
+            "listed twice",
+        ),
+        (
+            "mcp_server.extra_request_headers",
+            [f"X-Amzn-Bedrock-AgentCore-Runtime-Custom-H{i}" for i in range(18)],
+            "at most 20 headers",
+        ),
+        (
+            "auth",
+            {
+                "mode": "jwt",
+                "discovery_url": "http://idp.example.com/.well-known/openid-configuration",
+                "allowed_clients": ["a"],
+            },
+            "https URL ending in /.well-known/openid-configuration",
+        ),
+        (
+            "auth",
+            {"mode": "jwt", "discovery_url": "https://idp.example.com/oauth2", "allowed_clients": ["a"]},
+            "https URL ending in /.well-known/openid-configuration",
+        ),
+        (
+            "auth",
+            {"mode": "jwt", "discovery_url": "https://idp.example.com/.well-known/openid-configuration"},
+            "allowed_clients or allowed_audience",
+        ),
+        ("auth", {"mode": "saml"}, "does not match any of the expected tags"),
+        ("network", {"mode": "vpc"}, "vpc_id"),
+        ("unknown_setting", 1, "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_value_names_file_field_value_and_rule(
+    tmp_path: Path, field: str, value: Any, expected: str
+) -> None:
+    path = write(tmp_path, with_value(field, value))
+    with pytest.raises(ConfigError) as raised:
+        load_file(path)
+    message = str(raised.value)
+    assert str(path) in message
+    assert field.split(".")[0] in message
+    assert expected in message
+
+
+def test_idle_timeout_above_max_lifetime_is_rejected(tmp_path: Path) -> None:
+    data = with_value("agent.idle_timeout_seconds", 7200)
+    data["agent"]["max_lifetime_seconds"] = 3600
+    with pytest.raises(
+        ConfigError, match=r"agent: idle_timeout_seconds \(7200\) must be <= max_lifetime_seconds \(3600\)"
+    ):
+        load_file(write(tmp_path, data))
+
+
+def test_value_is_shown_in_the_message(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"memory.event_expiry_days = 500: .*less than or equal to 365"):
+        load_file(write(tmp_path, with_value("memory.event_expiry_days", 500)))
+
+
+def test_all_errors_are_reported_at_once(tmp_path: Path) -> None:
+    data = with_value("memory.event_expiry_days", 1)
+    data["agent"]["idle_timeout_seconds"] = 5
+    with pytest.raises(ConfigError) as raised:
+        load_file(write(tmp_path, data))
+    assert "memory.event_expiry_days = 1" in str(raised.value)
+    assert "agent.idle_timeout_seconds = 5" in str(raised.value)
+
+
+def test_name_must_match_file_name(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="must equal the file name 'qa'"):
+        load_file(write(tmp_path, DEV, name="qa"))
+
+
+def test_unknown_environment_lists_available_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown environment 'nope'.*available: dev, prod, staging"):
+        load_environment("nope")
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "dev.yaml"
+    path.write_text("name: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_file(path)
+
+
+def test_forking_an_environment_is_copying_one_file(tmp_path: Path) -> None:
+    data = copy.deepcopy(DEV)
+    data.update(name="qa", account="123456789012", region="eu-west-1")
+    data["memory"]["name"] = "kit_qa_memory"
+    for key in ("agent", "mcp_server"):
+        data[key]["name"] = f"kit_qa_{key}"
+    write(tmp_path, data, name="qa")
+    config = load_environment("qa", tmp_path)
+    assert (config.account, config.region, config.memory.name) == (
+        "123456789012",
+        "eu-west-1",
+        "kit_qa_memory",
+    )
+
+
+def test_synth_with_a_bad_file_exits_with_the_message(tmp_path: Path) -> None:
+    """The CLI path: app.py prints one clear message and exits non-zero, no traceback."""
+    write(tmp_path, with_value("agent.idle_timeout_seconds", 30))
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={
+            "CDK_CONTEXT_JSON": f'{{"config_dir": "{tmp_path}"}}',
+            "PATH": "/usr/bin:/bin",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+            "CDK_OUTDIR": str(tmp_path / "out"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "agent.idle_timeout_seconds = 30" in result.stderr
+    assert "Traceback" not in result.stderr
