@@ -41,13 +41,16 @@ $(eval $(call venv_rule,cdk,requirements.txt))
 $(eval $(call venv_rule,infra-test,requirements.txt tests/infra/requirements.txt))
 $(eval $(call venv_rule,mcp,runtime_images/mcp_server/requirements.txt tests/mcp_server/requirements.txt))
 $(eval $(call venv_rule,agent,runtime_images/agent/requirements.txt tests/agent/requirements.txt))
+# The handoff tests synthesize the workflow, so this one also has the CDK app's packages.
+$(eval $(call venv_rule,lambdas,requirements.txt lambdas/requirements.txt tests/lambdas/requirements.txt))
 
 $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 .PHONY: install
-install: $(VENV)/cdk/.installed $(VENV)/infra-test/.installed $(VENV)/mcp/.installed $(VENV)/agent/.installed $(CDK)
+install: $(VENV)/cdk/.installed $(VENV)/infra-test/.installed $(VENV)/mcp/.installed $(VENV)/agent/.installed \
+	$(VENV)/lambdas/.installed $(CDK)
 
 # ---------------------------------------------------------------- main job
 .PHONY: synth
@@ -62,11 +65,14 @@ deploy: $(VENV)/cdk/.installed $(CDK)
 	$(CDK) deploy -c env=$(ENV) '$(ENV)/*'
 
 # ---------------------------------------------------------------- tests
-.PHONY: test test-infra test-mcp test-agent
-test: test-infra test-mcp test-agent
+.PHONY: test test-infra test-lambdas test-mcp test-agent
+test: test-infra test-lambdas test-mcp test-agent
 
 test-infra: $(VENV)/infra-test/.installed $(CDK)
 	$(VENV)/infra-test/bin/python -m pytest tests/infra $(PYTEST_ARGS)
+
+test-lambdas: $(VENV)/lambdas/.installed
+	$(VENV)/lambdas/bin/python -m pytest tests/lambdas $(PYTEST_ARGS)
 
 test-mcp: $(VENV)/mcp/.installed
 	$(VENV)/mcp/bin/python -m pytest tests/mcp_server $(PYTEST_ARGS)

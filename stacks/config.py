@@ -102,9 +102,7 @@ class JwtAuth(_Model):
     @classmethod
     def _discovery_url(cls, value: str) -> str:
         if not DISCOVERY_URL.match(value):
-            raise ValueError(
-                f"must be an https URL ending in /.well-known/openid-configuration, got {value!r}"
-            )
+            raise ValueError(f"must be an https URL ending in /.well-known/openid-configuration, got {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -140,6 +138,8 @@ class EnvironmentConfig(_Model):
     termination_protection: bool = False
     log_retention_days: int = 30
     approval_required: bool = False
+    # How long a handoff waits for a human before it is treated as rejected.
+    approval_timeout_hours: Annotated[int, Field(ge=1, le=168)] = 24
     model_ids: list[str] = Field(min_length=1)
     memory: MemorySettings
     agent: RuntimeSettings
@@ -204,9 +204,7 @@ class EnvironmentConfig(_Model):
                     f"start with {CUSTOM_HEADER_PREFIX!r} followed by letters, digits or '-'"
                 )
             elif header == CUSTOM_HEADER_PREFIX:
-                raise ValueError(
-                    f"mcp_server.extra_request_headers: {header!r} needs a name after the prefix"
-                )
+                raise ValueError(f"mcp_server.extra_request_headers: {header!r} needs a name after the prefix")
         if self.account is not None and self.region is None:
             raise ValueError("account is set but region is not: set both or neither")
         return self
@@ -284,9 +282,7 @@ def available(config_dir: Path = CONFIG_DIR) -> list[str]:
 def load_environment(name: str, config_dir: Path = CONFIG_DIR) -> EnvironmentConfig:
     path = config_dir / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigError(
-            f"unknown environment {name!r}: no {path}; available: {', '.join(available(config_dir))}"
-        )
+        raise ConfigError(f"unknown environment {name!r}: no {path}; available: {', '.join(available(config_dir))}")
     return load_file(path)
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -46,6 +47,7 @@ class RuntimeStack(Stack):
         memory: AgentMemory,
         task_table: TaskTable,
         encryption_key: kms.IKey,
+        handoff_bus: events.IEventBus,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -83,6 +85,7 @@ class RuntimeStack(Stack):
                 "TASK_STORE": "dynamodb",
                 "TASK_TABLE_NAME": task_table.table.table_name,
                 "MCP_SESSION_IDLE_TIMEOUT_SECONDS": str(config.mcp_server.idle_timeout_seconds),
+                "HANDOFF_BUS_NAME": handoff_bus.event_bus_name,
             },
             **common,
         )
@@ -142,12 +145,11 @@ class RuntimeStack(Stack):
         # MCP server: write task results to memory; read/write its task table.
         memory.grant_write_events(mcp_runtime)
         task_table.grant_task_access(mcp_runtime)
+        handoff_bus.grant_put_events_to(mcp_runtime)
 
         for name, runtime in (("Agent", self.agent), ("McpServer", self.mcp_server)):
             CfnOutput(self, f"{name}RuntimeArn", value=runtime.runtime.agent_runtime_arn)
-            CfnOutput(
-                self, f"{name}InvokeUrl", value=invoke_url(Aws.REGION, runtime.runtime.agent_runtime_arn)
-            )
+            CfnOutput(self, f"{name}InvokeUrl", value=invoke_url(Aws.REGION, runtime.runtime.agent_runtime_arn))
 
 
 def _authorizer(config: EnvironmentConfig) -> agentcore.RuntimeAuthorizerConfiguration:

@@ -19,9 +19,7 @@ IDEMPOTENCY_TTL = "expiration"
 
 
 class StatefulStack(Stack):
-    def __init__(
-        self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
         super().__init__(
             scope,
             construct_id,
@@ -56,3 +54,4 @@ class StatefulStack(Stack):
         )
         CfnOutput(self, "MemoryId", value=self.memory.memory.memory_id)
         CfnOutput(self, "TaskTableName", value=self.task_table.table.table_name)
+        CfnOutput(self, "IdempotencyTableName", value=self.idempotency_table.table_name)

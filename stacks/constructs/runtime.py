@@ -125,8 +125,7 @@ def _acknowledge_l2_role(runtime: agentcore.Runtime) -> None:
         (
             "arn:<AWS::Partition>:bedrock-agentcore:<AWS::Region>:<AWS::AccountId>:"
             "workload-identity-directory/default/workload-identity/*",
-            "Workload identity tokens for this runtime's identity, created by the service "
-            "under the default directory.",
+            "Workload identity tokens for this runtime's identity, created by the service under the default directory.",
         ),
     ):
         acknowledge(policy, f"AwsSolutions-IAM5[Resource::{resource}]", reason)

@@ -7,11 +7,13 @@ rather than restating it.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, RemovalPolicy
+from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
+
+from stacks.constructs.grants import grant_table_items
 
 PARTITION_KEY = "task_id"
 OWNER_INDEX = "by_owner"
@@ -76,23 +78,5 @@ class TaskTable(Construct):
             )
 
     def grant_task_access(self, grantee: iam.IGrantable) -> None:
-        """Item reads/writes on this table and its two named indexes, and data-key use.
-
-        Written out rather than ``grant_read_write_data`` so that no wildcard action or
-        ``index/*`` resource is needed.
-        """
-        indexes = [f"{self.table.table_arn}/index/{name}" for name in (OWNER_INDEX, LEASE_INDEX)]
-        iam.Grant.add_to_principal(
-            grantee=grantee,
-            actions=[f"dynamodb:{action}" for action in TASK_STORE_ACTIONS],
-            resource_arns=[self.table.table_arn],
-        )
-        iam.Grant.add_to_principal(grantee=grantee, actions=["dynamodb:Query"], resource_arns=indexes)
-        assert self.table.encryption_key is not None
-        grantee.grant_principal.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
-                resources=[self.table.encryption_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"dynamodb.{Aws.REGION}.amazonaws.com"}},
-            )
-        )
+        """What the MCP server's store needs: its item actions and Query on both indexes."""
+        grant_table_items(grantee, self.table, TASK_STORE_ACTIONS, query_indexes=(OWNER_INDEX, LEASE_INDEX))

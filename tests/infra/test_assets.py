@@ -16,9 +16,7 @@ from stacks.constructs.runtime import IMAGES_DIR
 def test_every_image_asset_targets_linux_arm64(synthesized) -> None:
     manifests = sorted(synthesized.outdir.glob("assembly-*/*.assets.json"))
     images = [
-        (m.parent, image)
-        for m in manifests
-        for image in json.loads(m.read_text()).get("dockerImages", {}).values()
+        (m.parent, image) for m in manifests for image in json.loads(m.read_text()).get("dockerImages", {}).values()
     ]
     assert len(images) == 2 * len(synthesized.stages)
     assert {image["source"]["platform"] for _, image in images} == {"linux/arm64"}

@@ -96,9 +96,7 @@ def test_shipped_environments_load() -> None:
         ("unknown_setting", 1, "Extra inputs are not permitted"),
     ],
 )
-def test_invalid_value_names_file_field_value_and_rule(
-    tmp_path: Path, field: str, value: Any, expected: str
-) -> None:
+def test_invalid_value_names_file_field_value_and_rule(tmp_path: Path, field: str, value: Any, expected: str) -> None:
     path = write(tmp_path, with_value(field, value))
     with pytest.raises(ConfigError) as raised:
         load_file(path)

@@ -18,6 +18,16 @@ RESOURCE_STAR_ALLOWLIST = {
     "cloudwatch:PutMetricData": "no resource-level permissions; namespace condition",
     # An account-wide token; image pulls themselves are limited to the asset repository.
     "ecr:GetAuthorizationToken": "account-level call",
+    # Step Functions logging goes through CloudWatch Logs' vended log delivery, whose
+    # APIs take no resource.
+    "logs:CreateLogDelivery": "vended log delivery",
+    "logs:GetLogDelivery": "vended log delivery",
+    "logs:UpdateLogDelivery": "vended log delivery",
+    "logs:DeleteLogDelivery": "vended log delivery",
+    "logs:ListLogDeliveries": "vended log delivery",
+    "logs:PutResourcePolicy": "vended log delivery",
+    "logs:DescribeResourcePolicies": "vended log delivery",
+    "logs:DescribeLogGroups": "vended log delivery",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import aws_cdk as cdk
 import pytest
@@ -24,9 +25,7 @@ def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
     app = make_app(tmp_path, env="dev")
     (stage,) = build(app)
     runtime = stage.runtimes.mcp_server.runtime
-    runtime.add_to_role_policy(
-        iam.PolicyStatement(actions=["s3:Get*"], resources=["arn:aws:s3:::some-bucket/key"])
-    )
+    runtime.add_to_role_policy(iam.PolicyStatement(actions=["s3:Get*"], resources=["arn:aws:s3:::some-bucket/key"]))
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         app.synth()
     report = json.loads((tmp_path / "validation-report.json").read_text())
@@ -51,3 +50,49 @@ def test_each_acknowledgement_names_one_finding_on_one_resource_with_a_reason(sy
                 # On a resource, never on a Stage or Stack as a blanket.
                 assert not isinstance(construct, (cdk.Stage, cdk.Stack)), construct.node.path
     assert seen > 0
+
+
+class _RecordingValidations:
+    """Stands in for aws_cdk.Validations inside stacks.nag: records acknowledgements instead."""
+
+    recorded: ClassVar[list[tuple[str, str]]] = []
+
+    def __init__(self, construct) -> None:
+        self._construct = construct
+
+    @classmethod
+    def of(cls, construct):
+        return cls(construct)
+
+    def add_plugins(self, *plugins) -> None:
+        cdk.Validations.of(self._construct).add_plugins(*plugins)
+
+    def acknowledge(self, *acks) -> None:
+        self.recorded.extend((self._construct.node.path, ack.id) for ack in acks)
+
+
+def test_no_acknowledgement_is_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every acknowledged finding is one cdk-nag really reports on that resource."""
+    import stacks.nag
+
+    monkeypatch.setattr(stacks.nag, "Validations", _RecordingValidations)
+    _RecordingValidations.recorded = []
+    app = make_app(tmp_path)
+    build(app)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    found = {
+        (c["constructPath"], v["ruleName"])
+        for r in report["pluginReports"]
+        for v in r["violations"]
+        for c in v["violatingConstructs"]
+    }
+    nag_acks = [(path, rule) for path, rule in _RecordingValidations.recorded if not rule.startswith("Annotation::")]
+    assert nag_acks
+    stale = [
+        (path, rule)
+        for path, rule in nag_acks
+        if not any(found_path.startswith(path) and found_rule == rule for found_path, found_rule in found)
+    ]
+    assert stale == []

@@ -117,9 +117,7 @@ def test_agent_may_invoke_only_the_mcp_runtime(synthesized) -> None:
 def test_agent_reads_and_writes_memory_including_get_memory(synthesized) -> None:
     granted = actions_on(kit_statements(synthesized, "dev", AGENT_POLICY))
     memory_actions = {
-        a
-        for a in granted
-        if a.startswith("bedrock-agentcore:") and a != "bedrock-agentcore:InvokeAgentRuntime"
+        a for a in granted if a.startswith("bedrock-agentcore:") and a != "bedrock-agentcore:InvokeAgentRuntime"
     }
     assert memory_actions == {
         "bedrock-agentcore:GetMemory", "bedrock-agentcore:GetEvent", "bedrock-agentcore:ListEvents",
@@ -163,7 +161,10 @@ def test_mcp_server_writes_memory_events_and_uses_its_table_only(synthesized) ->
         assert [str(r) for r in granted[action]] == [
             str({"Fn::ImportValue": "dev-Stateful:ExportsOutputFnGetAttEncryptionKey3A692D6EArn94765F1F"})
         ]
-    assert {a.split(":")[0] for a in granted} == {"bedrock-agentcore", "dynamodb", "kms"}
+    assert granted["events:PutEvents"] == [
+        {"Fn::ImportValue": "dev-Handoff:ExportsOutputFnGetAttHandoffBusB231BF73ArnD1376914"}
+    ]
+    assert {a.split(":")[0] for a in granted} == {"bedrock-agentcore", "dynamodb", "kms", "events"}
     assert not any(a == "bedrock-agentcore:InvokeAgentRuntime" or a.startswith("bedrock:") for a in granted)
 
 

@@ -48,9 +48,7 @@ def test_dev_destroys_data_and_is_not_protected(synthesized) -> None:
 
 
 def test_key_rotates(synthesized) -> None:
-    synthesized.template("dev", "stateful").has_resource_properties(
-        "AWS::KMS::Key", {"EnableKeyRotation": True}
-    )
+    synthesized.template("dev", "stateful").has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
 def test_key_policy_lets_cloudwatch_logs_encrypt_this_accounts_log_groups(synthesized) -> None:
@@ -64,13 +62,9 @@ def test_key_policy_lets_cloudwatch_logs_encrypt_this_accounts_log_groups(synthe
                             {
                                 "Sid": "AllowCloudWatchLogsInThisAccount",
                                 "Principal": {
-                                    "Service": {
-                                        "Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]
-                                    }
+                                    "Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
                                 },
-                                "Condition": {
-                                    "ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.any_value()}
-                                },
+                                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.any_value()}},
                             }
                         )
                     ]
@@ -111,9 +105,7 @@ def test_memory_expiry_below_the_l2_minimum_is_passed_through(tmp_path) -> None:
         encryption_key=key,
         removal_policy=cdk.RemovalPolicy.DESTROY,
     )
-    Template.from_stack(stack).has_resource_properties(
-        "AWS::BedrockAgentCore::Memory", {"EventExpiryDuration": 3}
-    )
+    Template.from_stack(stack).has_resource_properties("AWS::BedrockAgentCore::Memory", {"EventExpiryDuration": 3})
 
 
 def test_task_table_schema(synthesized) -> None:

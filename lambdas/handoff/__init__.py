@@ -1,0 +1,1 @@
+"""Lambdas of the handoff workflow: validate → [approval] → execute once → record outcome."""

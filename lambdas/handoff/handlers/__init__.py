@@ -1,0 +1,1 @@
+"""One module per state of the workflow; each parses its input, calls one function, returns."""

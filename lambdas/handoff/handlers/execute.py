@@ -1,0 +1,36 @@
+"""Run the irreversible step once per idempotency key."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import idempotent_function
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from handoff.observability import IDEMPOTENCY_CONFIG, logger, metrics, persistence_layer, tracer
+from handoff.steps import step_for
+
+
+def run_step(detail: dict[str, Any]) -> dict[str, Any]:
+    step = step_for(detail["kind"])
+    result = step.execute(detail["idempotency_key"], step.request_model.model_validate(detail["request"]))
+    metrics.add_metric(name="HandoffStepExecuted", unit=MetricUnit.Count, value=1)
+    logger.info("step executed", extra={"kind": detail["kind"], "idempotency_key": detail["idempotency_key"]})
+    return result
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    IDEMPOTENCY_CONFIG.register_lambda_context(context)
+    return _run_once(detail=event)
+
+
+def _run_once(detail: dict[str, Any]) -> dict[str, Any]:
+    # Decorated lazily: the persistence layer reads its table name from the environment.
+    once = idempotent_function(
+        data_keyword_argument="detail", persistence_store=persistence_layer(), config=IDEMPOTENCY_CONFIG
+    )(run_step)
+    return once(detail=detail)

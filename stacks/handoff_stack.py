@@ -1,0 +1,48 @@
+"""The handoff: event bus, rule, dead-letter queue and the exactly-once workflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from constructs import Construct
+
+from stacks.config import EnvironmentConfig
+from stacks.constructs.handoff import Handoff
+from stacks.constructs.memory import AgentMemory
+from stacks.retention import retention
+
+
+class HandoffStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EnvironmentConfig,
+        memory: AgentMemory,
+        idempotency_table: dynamodb.ITable,
+        encryption_key: kms.IKey,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            termination_protection=config.termination_protection,
+            description=f"Agent kit ({config.name}): EventBridge to Step Functions handoff",
+            **kwargs,
+        )
+        self.handoff = Handoff(
+            self,
+            "Handoff",
+            env_name=config.name,
+            memory=memory,
+            idempotency_table=idempotency_table,
+            encryption_key=encryption_key,
+            approval_required=config.approval_required,
+            approval_timeout=Duration.hours(config.approval_timeout_hours),
+            log_retention=retention(config.log_retention_days),
+            removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,
+        )

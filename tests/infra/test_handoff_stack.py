@@ -1,0 +1,172 @@
+"""Handoff stack: bus, rule, DLQ and the exactly-once workflow, as each environment says."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk.assertions import Match
+
+from stacks.constructs.handoff import load_contract
+
+
+def resources(synthesized, env: str, kind: str) -> list[dict[str, Any]]:
+    template = synthesized.template_json(env, "handoff")
+    return [r for r in template["Resources"].values() if r["Type"] == kind]
+
+
+def definition(synthesized, env: str) -> dict[str, Any]:
+    (machine,) = resources(synthesized, env, "AWS::StepFunctions::StateMachine")
+    parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+    return json.loads("".join(p if isinstance(p, str) else "TOKEN" for p in parts))
+
+
+def test_standard_workflow_with_full_logging_and_tracing(synthesized) -> None:
+    synthesized.template("dev", "handoff").has_resource_properties(
+        "AWS::StepFunctions::StateMachine",
+        {
+            "StateMachineType": "STANDARD",
+            "TracingConfiguration": {"Enabled": True},
+            "LoggingConfiguration": {
+                "Level": "ALL",
+                "IncludeExecutionData": True,
+                "Destinations": Match.any_value(),
+            },
+        },
+    )
+    for group in resources(synthesized, "dev", "AWS::Logs::LogGroup"):
+        assert group["Properties"]["RetentionInDays"] == 7
+        assert "EncryptionKey" in json.dumps(group["Properties"]["KmsKeyId"])
+
+
+def test_first_state_claims_the_key_and_a_duplicate_succeeds_without_side_effects(synthesized) -> None:
+    states = definition(synthesized, "dev")["States"]
+    claim = states[definition(synthesized, "dev")["StartAt"]]
+    assert claim["Resource"].endswith(":states:::dynamodb:putItem")
+    assert claim["Parameters"]["ConditionExpression"] == "attribute_not_exists(id)"
+    (catch,) = claim["Catch"]
+    assert catch["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert states[catch["Next"]]["Type"] == "Succeed"
+
+
+def test_every_task_has_a_timeout_and_lambda_tasks_retry_only_service_errors(synthesized) -> None:
+    for env in ("dev", "staging"):
+        for name, state in definition(synthesized, env)["States"].items():
+            if state["Type"] != "Task":
+                continue
+            assert "TimeoutSeconds" in state, name
+            if ":lambda:invoke" in state["Resource"]:
+                errors = [e for retry in state.get("Retry", []) for e in retry["ErrorEquals"]]
+                assert errors and all(e.startswith("Lambda.") for e in errors), name
+
+
+@pytest.mark.parametrize(("env", "approval"), [("dev", False), ("staging", True), ("prod", True)])
+def test_approval_follows_the_environment(synthesized, env: str, approval: bool) -> None:
+    states = definition(synthesized, env)["States"]
+    assert ("AwaitApproval" in states) is approval
+    if approval:
+        wait = states["AwaitApproval"]
+        assert wait["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+        assert wait["HeartbeatSeconds"] == 24 * 3600 and wait["TimeoutSeconds"] > wait["HeartbeatSeconds"]
+        assert wait["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+
+
+def test_failure_after_the_side_effect_compensates_then_records_then_fails(synthesized) -> None:
+    states = definition(synthesized, "dev")["States"]
+    (catch,) = states["Execute"]["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "Compensate"
+    assert states["Compensate"]["Next"] == "RecordFailure"
+    assert states["RecordFailure"]["Next"] == "StepFailed" and states["StepFailed"]["Type"] == "Fail"
+
+
+def test_rule_matches_the_contract_and_delivers_with_dlq_and_retry(synthesized) -> None:
+    contract = load_contract()
+    (rule,) = resources(synthesized, "dev", "AWS::Events::Rule")
+    assert rule["Properties"]["EventPattern"] == {
+        "source": [contract.EVENT_SOURCE],
+        "detail-type": [contract.EVENT_DETAIL_TYPE],
+        "detail": {
+            "schema_version": ["1"],
+            "kind": list(contract.KINDS),
+            "idempotency_key": [{"exists": True}],
+        },
+    }
+    (target,) = rule["Properties"]["Targets"]
+    assert target["InputPath"] == "$.detail"
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 8, "MaximumEventAgeInSeconds": 6 * 3600}
+    assert "DeadLetters" in json.dumps(target["DeadLetterConfig"])
+
+
+def test_dead_letter_queue_is_encrypted_ssl_only_and_alarmed(synthesized) -> None:
+    template = synthesized.template("dev", "handoff")
+    template.has_resource_properties(
+        "AWS::SQS::Queue", {"KmsMasterKeyId": {"Fn::ImportValue": Match.string_like_regexp("EncryptionKey")}}
+    )
+    template.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
+                )
+            }
+        },
+    )
+    template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Threshold": 1,
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+        },
+    )
+
+
+def lambda_grants(synthesized, env: str) -> dict[str, set[str]]:
+    """function name (Validate, Execute, ...) -> actions its role holds beyond logs and X-Ray."""
+    template = synthesized.template_json(env, "handoff")["Resources"]
+    grants: dict[str, set[str]] = {}
+    for logical_id, resource in template.items():
+        if resource["Type"] != "AWS::IAM::Policy" or "Workflow" in logical_id:
+            continue
+        name = logical_id.removeprefix("Handoff").split("Role")[0]
+        actions = {
+            a
+            for s in resource["Properties"]["PolicyDocument"]["Statement"]
+            for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+            if not a.startswith(("xray:", "logs:"))
+        }
+        grants[name] = actions
+    return grants
+
+
+def test_each_lambda_holds_only_what_its_step_needs(synthesized) -> None:
+    kms = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"}
+    assert lambda_grants(synthesized, "staging") == {
+        "Validate": set(),
+        "Approval": {"dynamodb:UpdateItem", "bedrock-agentcore:CreateEvent", *kms},
+        "Execute": {
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+            "dynamodb:DeleteItem",
+            "ssm:PutParameter",
+            "ssm:GetParameter",
+            "ssm:AddTagsToResource",
+            *kms,
+        },
+        "Compensate": {"ssm:DeleteParameter"},
+        "Record": {"bedrock-agentcore:CreateEvent"},
+    }
+    assert "Approval" not in lambda_grants(synthesized, "dev")
+
+
+def test_lambdas_are_arm64_traced_json_logging_with_the_powertools_layer(synthesized) -> None:
+    for function in resources(synthesized, "dev", "AWS::Lambda::Function"):
+        props = function["Properties"]
+        assert props["Architectures"] == ["arm64"] and props["Runtime"] == "python3.14"
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        assert props["Handler"].startswith("handoff.handlers.")
+        assert "AWSLambdaPowertoolsPythonV3-python314-arm64" in json.dumps(props["Layers"])

@@ -1,0 +1,170 @@
+"""The synthesized handoff workflow, end to end in moto's executing Step Functions.
+
+moto proves the definition's control flow (Catch/Retry routing, waitForTaskToken, the
+conditional claim) and our handlers against emulated DynamoDB/SSM/AgentCore Memory. It
+does not prove IAM (moto does not enforce it), EventBridge → Step Functions delivery, the
+Lambda runtime and layer, or SendTaskFailure's `cause` (moto drops it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.client
+import pytest
+from handoff.approve import decide
+
+ACTOR = "user-42"
+SESSION = "5b4a1c0e-9f57-4c43-9a55-2b8f3a1f6d10"
+
+
+def detail(**request: Any) -> dict[str, Any]:
+    body = {"application_name": "payments-api", "region": "eu-west-1", "cost_center": "CC-1234", **request}
+    key = hashlib.sha256(json.dumps(body, sort_keys=True).encode() + uuid.uuid4().bytes).hexdigest()
+    return {
+        "schema_version": "1",
+        "kind": "sandbox_account",
+        "idempotency_key": key,
+        "actor_id": ACTOR,
+        "session_id": SESSION,
+        "requested_at": datetime.now(UTC).isoformat(),
+        "request": body,
+    }
+
+
+def outcomes(workflow, key: str) -> list[str]:
+    found = []
+    for event in workflow.memory_events(ACTOR, SESSION):
+        metadata = event.get("metadata", {})
+        if metadata.get("handoff_key", {}).get("stringValue") == key:
+            found.append(metadata["handoff_outcome"]["stringValue"])
+    return sorted(found)
+
+
+def memory_text(workflow, key: str, outcome: str) -> str:
+    for event in workflow.memory_events(ACTOR, SESSION):
+        metadata = event.get("metadata", {})
+        if (
+            metadata.get("handoff_key", {}).get("stringValue") == key
+            and metadata["handoff_outcome"]["stringValue"] == outcome
+        ):
+            message = json.loads(event["payload"][0]["conversational"]["content"]["text"])
+            return str(message["message"]["content"][0]["text"])
+    raise AssertionError(f"no {outcome} event for {key}")
+
+
+def test_happy_path_runs_the_step_and_records_the_outcome(workflow) -> None:
+    request = detail()
+    execution = workflow.start(request, name="happy")
+    assert workflow.wait(execution)["status"] == "SUCCEEDED"
+    assert workflow.states_entered(execution) == [
+        "ClaimIdempotencyKey",
+        "Validate",
+        "Execute",
+        "RecordOutcome",
+        "Done",
+    ]
+    ledger = workflow.ledger(request["idempotency_key"])
+    assert ledger is not None and json.loads(ledger["Value"])["application_name"] == "payments-api"
+    tags = workflow.ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=ledger["Name"])["TagList"]
+    assert {"Key": "cost-center", "Value": "CC-1234"} in tags
+    assert outcomes(workflow, request["idempotency_key"]) == ["completed"]
+    assert "completed: sandbox account for 'payments-api' in eu-west-1" in memory_text(
+        workflow, request["idempotency_key"], "completed"
+    )
+    assert workflow.claim(request["idempotency_key"])["kind"]["S"] == "sandbox_account"
+
+
+def test_the_same_event_twice_has_one_side_effect(workflow) -> None:
+    request = detail()
+    first = workflow.start(request, name="first")
+    assert workflow.wait(first)["status"] == "SUCCEEDED"
+    second = workflow.start(request, name="second")  # EventBridge redelivery: a new execution
+    assert workflow.wait(second)["status"] == "SUCCEEDED"
+    assert workflow.states_entered(second) == ["ClaimIdempotencyKey", "Duplicate"]
+    assert workflow.ledger(request["idempotency_key"])["Version"] == 1
+    assert outcomes(workflow, request["idempotency_key"]) == ["completed"]
+
+
+def test_invalid_request_is_refused_before_any_side_effect(workflow) -> None:
+    request = detail(application_name="Payments API!", cost_center="cc")
+    execution = workflow.start(request, name="invalid")
+    described = workflow.wait(execution)
+    assert described["status"] == "FAILED"
+    assert workflow.states_entered(execution)[-2:] == ["RecordInvalid", "Invalid"]
+    assert workflow.ledger(request["idempotency_key"]) is None
+    text = memory_text(workflow, request["idempotency_key"], "invalid")
+    assert "application_name" in text and "cost_center" in text and "nothing was done" in text
+
+
+def test_a_failing_step_is_compensated_and_the_failure_recorded(workflow, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger entry is written, then tagging it fails: the entry must be removed again."""
+    real_call = botocore.client.BaseClient._make_api_call
+
+    def fail_tagging(self, operation_name, api_params):
+        if operation_name == "AddTagsToResource":
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "not allowed to tag"}}, operation_name
+            )
+        return real_call(self, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", fail_tagging)
+    request = detail()
+    execution = workflow.start(request, name="failing")
+    described = workflow.wait(execution)
+    assert described["status"] == "FAILED"
+    assert workflow.states_entered(execution)[-4:] == ["Execute", "Compensate", "RecordFailure", "StepFailed"]
+    assert workflow.ledger(request["idempotency_key"]) is None  # compensated
+    text = memory_text(workflow, request["idempotency_key"], "failed")
+    assert "not allowed to tag" in text and '"removed": true' in text
+
+
+def test_approval_accepted_runs_the_step(approval_workflow) -> None:
+    request = detail()
+    execution = approval_workflow.start(request, name="approved")
+    approval_workflow.wait_for_approval_token(request["idempotency_key"])
+    assert approval_workflow.ledger(request["idempotency_key"]) is None  # nothing before the decision
+    assert (
+        decide(
+            table=approval_workflow.table_name,
+            key=request["idempotency_key"],
+            approve=True,
+            by="alice",
+            reason="ok",
+        )
+        == "approved"
+    )
+    assert approval_workflow.wait(execution)["status"] == "SUCCEEDED"
+    assert "AwaitApproval" in approval_workflow.states_entered(execution)
+    assert approval_workflow.ledger(request["idempotency_key"]) is not None
+    assert outcomes(approval_workflow, request["idempotency_key"]) == ["awaiting_approval", "completed"]
+
+
+def test_approval_rejected_does_nothing_and_says_so(approval_workflow) -> None:
+    request = detail()
+    execution = approval_workflow.start(request, name="rejected")
+    approval_workflow.wait_for_approval_token(request["idempotency_key"])
+    decide(
+        table=approval_workflow.table_name,
+        key=request["idempotency_key"],
+        approve=False,
+        by="bob",
+        reason="no budget",
+    )
+    assert approval_workflow.wait(execution)["status"] == "SUCCEEDED"
+    assert approval_workflow.states_entered(execution)[-2:] == ["RecordRejected", "Rejected"]
+    assert approval_workflow.ledger(request["idempotency_key"]) is None
+    # moto's SendTaskFailure handler keeps the error name but drops the cause
+    # (test_handlers covers how a cause is worded).
+    assert "was not approved, nothing was done" in memory_text(
+        approval_workflow, request["idempotency_key"], "rejected"
+    )
+
+
+def test_deciding_on_an_unknown_handoff_is_a_clear_error(approval_workflow) -> None:
+    with pytest.raises(LookupError, match="no handoff with idempotency key"):
+        decide(table=approval_workflow.table_name, key="0" * 64, approve=True, by="alice", reason="")
