@@ -21,6 +21,7 @@ help:
 	@echo "make synth ENV=dev    synthesize one environment"
 	@echo "make test             install the test environments and run the whole suite"
 	@echo "make deploy ENV=dev   deploy one environment into the current AWS account"
+	@echo "make local            run the MCP server and the agent on this machine (SQLite, no AWS resources)"
 	@echo "make bench            run the benchmarks under bench/"
 	@echo "make lint             ruff over the repository"
 
@@ -79,6 +80,11 @@ test-mcp: $(VENV)/mcp/.installed
 
 test-agent: $(VENV)/agent/.installed $(VENV)/mcp/.installed
 	$(VENV)/agent/bin/python -m pytest tests/agent $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------- local mode
+.PHONY: local
+local: $(VENV)/mcp/.installed $(VENV)/agent/.installed
+	scripts/local.sh
 
 # ---------------------------------------------------------------- other
 .PHONY: bench bench-synth bench-mcp

@@ -20,6 +20,9 @@ from stacks.nag import acknowledge
 from stacks.retention import retention
 
 
+MAX_IN_CALL_TASK_WAIT_SECONDS = 55 * 60
+
+
 def model_arns(model_ids: list[str]) -> list[str]:
     """ARNs bedrock:InvokeModel* needs for each configured id.
 
@@ -109,7 +112,9 @@ class RuntimeStack(Stack):
                 "MCP_RUNTIME_ARN": mcp_runtime.agent_runtime_arn,
                 "MCP_RUNTIME_URL": invoke_url(Aws.REGION, mcp_runtime.agent_runtime_arn),
                 "MCP_AUTH": config.auth.mode,
-                "MCP_TASK_POLL_TIMEOUT_SECONDS": str(config.mcp_server.max_lifetime_seconds),
+                # A tool call that waits on a task must end inside the 60-minute streaming
+                # limit; longer work is started with start_* and found later in memory.
+                "MCP_TASK_POLL_TIMEOUT_SECONDS": str(min(MAX_IN_CALL_TASK_WAIT_SECONDS, config.mcp_server.max_lifetime_seconds)),
             },
             **common,
         )

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from agent.app import app
-from agent.settings import Settings
+import sys
+
+from agent.settings import Settings, SettingsError
 
 
-def main() -> None:
-    settings = Settings.from_env()
+def main() -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    from agent.app import app
+
     app.run(host=settings.host, port=settings.port)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

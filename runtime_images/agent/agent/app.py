@@ -1,4 +1,8 @@
-"""BedrockAgentCoreApp entry point: `/invocations` and `/ping` on one port."""
+"""BedrockAgentCoreApp entry point: `/invocations` (streamed server-sent events) and `/ping`.
+
+Request body: {"prompt": "..."} to talk to the agent, or
+{"action": "task_status", "task_ids": [...]} for the status and progress of tasks (no model call).
+"""
 
 from __future__ import annotations
 
@@ -7,41 +11,30 @@ from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
 
-from agent.settings import Settings
+from agent import events
+from agent.runner import InvocationError, parse_invocation, run
+from agent.settings import Settings, SettingsError
 
 app = BedrockAgentCoreApp()
 
 
-class InvocationError(ValueError):
-    """The request body is not what /invocations expects."""
-
-
-def parse_prompt(payload: Any) -> str:
-    if not isinstance(payload, dict):
-        raise InvocationError('body must be a JSON object like {"prompt": "..."}')
-    prompt = payload.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise InvocationError("field 'prompt' must be a non-empty string")
-    return prompt
+def request_headers(context: RequestContext) -> dict[str, str]:
+    # The raw request holds the runtime's own headers (user id) that the SDK's
+    # forwardable-header filter drops from context.request_headers.
+    if context.request is not None:
+        return dict(context.request.headers)
+    return dict(context.request_headers or {})
 
 
 @app.entrypoint
 async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[dict[str, Any]]:
     try:
-        prompt = parse_prompt(payload)
-    except InvocationError as exc:
-        yield {"error": str(exc)}
+        invocation = parse_invocation(payload)
+        settings = Settings.from_env()
+    except (InvocationError, SettingsError) as exc:
+        yield events.error(str(exc))
         return
-    settings = Settings.from_env()
-    if not settings.model_id:
-        yield {"error": "MODEL_ID is not configured for this runtime"}
-        return
-    # Imported here so /ping answers before the model stack is loaded.
-    from strands import Agent
-    from strands.models import BedrockModel
-
-    model = BedrockModel(model_id=settings.model_id, region_name=settings.region)
-    agent = Agent(model=model, callback_handler=None)
-    async for event in agent.stream_async(prompt):
-        if "data" in event:
-            yield {"text": event["data"]}
+    async for event in run(
+        invocation, settings=settings, session_id=context.session_id, headers=request_headers(context)
+    ):
+        yield event

@@ -1,0 +1,1 @@
+"""Command-line client for the kit's agent, deployed (InvokeAgentRuntime) or local."""

@@ -1,0 +1,198 @@
+"""The agent's connection to the MCP server: auth, caller-context headers, session recovery.
+
+- IAM: each HTTP request is SigV4-signed (service `bedrock-agentcore`) with the runtime's own
+  credentials by botocore's signer, inside an httpx auth hook (the body is part of the signature).
+- JWT: the caller's bearer token is forwarded; the MCP runtime's authorizer checks it again.
+- The caller context (actor, results session, memory id) travels in the allowlisted
+  X-Amzn-Bedrock-AgentCore-Runtime-Custom-* headers the MCP server reads.
+- An expired or unknown MCP session answers HTTP 404. The client notices it at the HTTP layer,
+  re-initializes a fresh session and repeats the call once. Task-creating calls carry a request
+  key derived from the tool-use id, so the repeat finds the task already created instead of
+  starting the work twice: task ids outlive MCP sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+from collections.abc import Callable, Generator, Mapping
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import ReadOnlyCredentials
+from mcp.client.streamable_http import streamablehttp_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+from strands.tools.mcp import MCPClient
+from strands.tools.mcp.mcp_tasks import TasksConfig
+from strands.types.tools import ToolResult
+
+logger = logging.getLogger(__name__)
+
+SIGNING_SERVICE = "bedrock-agentcore"
+CUSTOM_HEADER_PREFIX = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-"
+ACTOR_ID_HEADER = CUSTOM_HEADER_PREFIX + "Actor-Id"
+SESSION_ID_HEADER = CUSTOM_HEADER_PREFIX + "Session-Id"
+MEMORY_ID_HEADER = CUSTOM_HEADER_PREFIX + "Memory-Id"
+MCP_SESSION_HEADER = "mcp-session-id"
+# The MCP server's `_meta` key for idempotent task creation.
+REQUEST_KEY_META = "requestKey"
+# Headers a proxy on the way may rewrite; signing them would break the signature.
+_UNSIGNED = frozenset({"connection", "user-agent", "accept-encoding", "content-length"})
+
+
+class SigV4HttpxAuth(httpx.Auth):
+    """Signs every request with botocore's SigV4 signer."""
+
+    requires_request_body = True
+
+    def __init__(self, credentials: Callable[[], ReadOnlyCredentials], region: str) -> None:
+        self._credentials = credentials
+        self._region = region
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in _UNSIGNED}
+        aws_request = AWSRequest(method=request.method, url=str(request.url), data=request.content, headers=headers)
+        SigV4Auth(self._credentials(), SIGNING_SERVICE, self._region).add_auth(aws_request)
+        for name in ("Authorization", "X-Amz-Date", "X-Amz-Security-Token"):
+            if name in aws_request.headers:
+                request.headers[name] = aws_request.headers[name]
+        yield request
+
+
+def runtime_credentials() -> Callable[[], ReadOnlyCredentials]:
+    """The runtime role's credentials, refreshed by botocore as they near expiry."""
+    import boto3
+
+    credentials = boto3.Session().get_credentials()
+    if credentials is None:
+        raise RuntimeError("no AWS credentials found to sign requests to the MCP runtime")
+    return credentials.get_frozen_credentials
+
+
+def context_headers(actor_id: str, results_session_id: str, memory_id: str | None) -> dict[str, str]:
+    headers = {ACTOR_ID_HEADER: actor_id, SESSION_ID_HEADER: results_session_id}
+    if memory_id:
+        headers[MEMORY_ID_HEADER] = memory_id
+    return headers
+
+
+def request_key(tool_use_id: str) -> str:
+    # Tool-use ids are unique per model turn; hashing bounds the length the server accepts (1..128).
+    return "tooluse-" + hashlib.sha256(tool_use_id.encode()).hexdigest()[:48]
+
+
+class ReconnectingMCPClient(MCPClient):
+    """Strands' MCPClient over Streamable HTTP that re-initializes after a 404 on its session."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        auth: httpx.Auth | None,
+        tasks_config: TasksConfig,
+        startup_timeout: int = 30,
+    ) -> None:
+        self.reconnects = 0
+        self._generation = 0
+        self._expired_generation = -1
+        self._restart_lock = threading.Lock()
+        super().__init__(
+            lambda: streamablehttp_client(
+                url, headers=dict(headers), auth=auth, httpx_client_factory=self._http_client
+            ),
+            tasks_config=tasks_config,
+            startup_timeout=startup_timeout,
+        )
+
+    def _http_client(
+        self,
+        headers: dict[str, str] | None = None,
+        timeout: httpx.Timeout | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> httpx.AsyncClient:
+        client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+        generation = self._generation
+
+        async def notice_expired_session(response: httpx.Response) -> None:
+            if response.status_code == 404 and MCP_SESSION_HEADER in response.request.headers:
+                self._expired_generation = generation
+
+        client.event_hooks["response"].append(notice_expired_session)
+        return client
+
+    def _restart(self, failed_generation: int) -> None:
+        with self._restart_lock:
+            if self._generation != failed_generation:
+                return  # another call already re-initialized
+            try:
+                self.stop(None, None, None)
+            except RuntimeError:
+                logger.info("the expired MCP session closed with an error; starting a new one")
+            self._generation += 1
+            self.reconnects += 1
+            self.start()
+            # Task support per tool is learned from the listing; the restart forgot it.
+            self.list_tools_sync()
+            logger.info("re-initialized the MCP session after HTTP 404 (reconnect %d)", self.reconnects)
+
+    async def call_tool_async(  # type: ignore[override]
+        self,
+        tool_use_id: str,
+        name: str,
+        arguments: dict[str, Any] | None = None,
+        read_timeout_seconds: timedelta | None = None,
+        meta: dict[str, Any] | None = None,
+        progress_callback: Any = None,
+        *,
+        cancel_signal: threading.Event | None = None,
+    ) -> ToolResult:
+        meta = {**(meta or {}), REQUEST_KEY_META: request_key(tool_use_id)}
+        for attempt in (1, 2):
+            generation = self._generation
+            result = await super().call_tool_async(
+                tool_use_id,
+                name,
+                arguments,
+                read_timeout_seconds,
+                meta,
+                progress_callback,
+                cancel_signal=cancel_signal,
+            )
+            if self._expired_generation != generation or attempt == 2:
+                return result
+            await asyncio.to_thread(self._restart, generation)
+        raise AssertionError("unreachable")
+
+
+def build_mcp_client(
+    url: str,
+    *,
+    auth_mode: str,
+    region: str | None,
+    context: Mapping[str, str],
+    caller_headers: Mapping[str, str],
+    poll_timeout_seconds: int,
+    task_ttl_seconds: int,
+    credentials: Callable[[], ReadOnlyCredentials] | None = None,
+) -> ReconnectingMCPClient:
+    headers = dict(context)
+    auth: httpx.Auth | None = None
+    if auth_mode == "iam":
+        if not region:
+            raise RuntimeError("AWS_REGION is required to sign requests to the MCP runtime")
+        auth = SigV4HttpxAuth(credentials or runtime_credentials(), region)
+    elif auth_mode == "jwt":
+        token = next((v for k, v in caller_headers.items() if k.lower() == "authorization"), None)
+        if not token:
+            raise RuntimeError("JWT auth is configured but the request carries no Authorization header to forward")
+        headers["Authorization"] = token
+    tasks = TasksConfig(
+        poll_timeout=timedelta(seconds=poll_timeout_seconds),
+        ttl=timedelta(seconds=task_ttl_seconds),
+    )
+    return ReconnectingMCPClient(url, headers, auth, tasks)

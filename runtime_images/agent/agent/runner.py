@@ -1,0 +1,200 @@
+"""One invocation: identity, memory, MCP tools, the Strands agent, and the streamed answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from strands.models import Model
+
+from agent import events
+from agent.identity import IdentityError, resolve_actor
+from agent.mcp_connection import ReconnectingMCPClient, build_mcp_client, context_headers
+from agent.memory import recent_results, results_context, session_manager
+from agent.settings import SESSION_ID_RE, Settings
+
+logger = logging.getLogger(__name__)
+
+RUNTIME_SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+AGENT_ID = "kit_agent"
+
+SYSTEM_PROMPT = """You are an assistant that runs long jobs for the user through MCP tools.
+- Work that may take more than a minute: start it with the matching start_<tool> tool, tell the user
+  the task id, and do not wait for it. Its result is delivered to the user's memory when it finishes,
+  even if the user has left; it will appear under "Background tasks" in a later conversation.
+- To look a task up by id, use check_task_status (status and progress) or get_task_result.
+- When a tool fails, tell the user plainly what failed and what they can do; never invent results.
+"""
+
+ModelFactory = Callable[[Settings], Model]
+
+
+class InvocationError(ValueError):
+    """The request is not what /invocations expects; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Invocation:
+    action: str  # "chat" or "task_status"
+    prompt: str | None = None
+    task_ids: tuple[str, ...] = ()
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+def parse_invocation(payload: Any) -> Invocation:
+    if not isinstance(payload, dict):
+        raise InvocationError('body must be a JSON object like {"prompt": "..."}')
+    action = payload.get("action", "chat")
+    if action == "task_status":
+        ids = payload.get("task_ids")
+        if not isinstance(ids, list) or not ids or not all(isinstance(i, str) and 0 < len(i) <= 256 for i in ids):
+            raise InvocationError("field 'task_ids' must be a non-empty list of task id strings")
+        if len(ids) > 50:
+            raise InvocationError(f"field 'task_ids' holds {len(ids)} ids: expected at most 50")
+        return Invocation("task_status", task_ids=tuple(ids), payload=payload)
+    if action != "chat":
+        raise InvocationError(f"field 'action'={str(action)[:40]!r}: expected 'chat' or 'task_status'")
+    prompt = payload.get("prompt")
+    if not isinstance(prompt, str) or not prompt.strip():
+        raise InvocationError("field 'prompt' must be a non-empty string")
+    return Invocation("chat", prompt=prompt, payload=payload)
+
+
+def bedrock_model(settings: Settings) -> Model:
+    from strands.models import BedrockModel
+
+    return BedrockModel(model_id=settings.model_id, region_name=settings.region)
+
+
+def _session_id(session_id: str | None) -> str:
+    if not session_id:
+        raise InvocationError(f"header {RUNTIME_SESSION_HEADER} is missing: expected the conversation's session id")
+    if not SESSION_ID_RE.fullmatch(session_id):
+        raise InvocationError(
+            f"header {RUNTIME_SESSION_HEADER}={session_id[:60]!r}: expected 1..100 characters of"
+            " [a-zA-Z0-9-_] starting with a letter or digit (it keys AgentCore Memory), e.g. a uuid4"
+        )
+    return session_id
+
+
+async def _connect(settings: Settings, actor_id: str, headers: Mapping[str, str]) -> ReconnectingMCPClient:
+    assert settings.mcp_runtime_url is not None
+    client = build_mcp_client(
+        settings.mcp_runtime_url,
+        auth_mode=settings.mcp_auth,
+        region=settings.region,
+        context=context_headers(actor_id, settings.results_session_id, settings.memory_id),
+        caller_headers=headers,
+        poll_timeout_seconds=settings.task_poll_timeout_seconds,
+        task_ttl_seconds=settings.task_ttl_seconds,
+    )
+    await asyncio.to_thread(client.start)
+    return client
+
+
+async def _task_statuses(client: ReconnectingMCPClient, task_ids: tuple[str, ...]) -> AsyncIterator[dict[str, Any]]:
+    for index, task_id in enumerate(task_ids):
+        result = await client.call_tool_async(f"status-{index}-{task_id}", "check_task_status", {"task_id": task_id})
+        status = result.get("structuredContent")
+        if result["status"] == "success" and isinstance(status, dict):
+            yield events.task_event(status)
+        else:
+            text = " ".join(c.get("text", "") for c in result["content"])
+            yield {"type": "task", "task_id": task_id, "status": "unknown", "status_message": text[:500]}
+
+
+async def run(
+    invocation: Invocation,
+    *,
+    settings: Settings,
+    session_id: str | None,
+    headers: Mapping[str, str],
+    model_factory: ModelFactory = bedrock_model,
+) -> AsyncIterator[dict[str, Any]]:
+    """Stream the caller events for one invocation; failures end the stream with an error event."""
+    try:
+        if invocation.action == "chat" and not settings.model_id:
+            raise InvocationError("MODEL_ID is not configured for this runtime")
+        conversation = _session_id(session_id)
+        actor_id = resolve_actor(headers, invocation.payload, settings)
+    except (InvocationError, IdentityError) as exc:
+        yield events.error(str(exc))
+        return
+
+    client: ReconnectingMCPClient | None = None
+    closers: list[Callable[[], object]] = []
+    try:
+        if settings.mcp_runtime_url:
+            client = await _connect(settings, actor_id, headers)
+        elif invocation.action == "task_status":
+            raise InvocationError("MCP_RUNTIME_URL is not configured: task status needs the MCP server")
+        else:
+            yield {"type": "warning", "message": "MCP_RUNTIME_URL is not configured: no tools are available"}
+        if invocation.action == "task_status":
+            assert client is not None
+            async for event in _task_statuses(client, invocation.task_ids):
+                yield event
+        else:
+            async for event in _chat(invocation, settings, conversation, actor_id, client, model_factory, closers):
+                yield event
+        yield {"type": "done", "session_id": conversation, "actor_id": actor_id}
+    except (InvocationError, IdentityError) as exc:
+        yield events.error(str(exc))
+    except Exception as exc:
+        # The caller gets one sentence; the operator gets the traceback in the runtime's logs.
+        logger.exception("invocation failed")
+        yield events.error(events.describe_failure(exc, settings.model_id))
+    finally:
+        if client is not None:
+            closers.append(lambda: client.stop(None, None, None))
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(close)
+
+
+async def _chat(
+    invocation: Invocation,
+    settings: Settings,
+    conversation: str,
+    actor_id: str,
+    client: ReconnectingMCPClient | None,
+    model_factory: ModelFactory,
+    closers: list[Callable[[], object]],
+) -> AsyncIterator[dict[str, Any]]:
+    from strands import Agent
+
+    try:
+        notes = await asyncio.to_thread(recent_results, settings, actor_id)
+    except Exception as exc:
+        logger.exception("reading task results failed")
+        notes = []
+        yield {"type": "warning", "message": f"task results could not be read: {events.describe_failure(exc, None)}"}
+    tools = await asyncio.to_thread(client.list_tools_sync) if client is not None else []
+    manager = await asyncio.to_thread(session_manager, settings, actor_id, conversation)
+    close = getattr(manager, "close", None)
+    if callable(close):
+        closers.append(close)  # flushes buffered memory events
+    # Constructing the agent restores the conversation: blocking memory reads, so off the loop.
+    agent = await asyncio.to_thread(
+        Agent,
+        model=model_factory(settings),
+        tools=list(tools),
+        system_prompt=f"{SYSTEM_PROMPT}\n{results_context(notes)}",
+        session_manager=manager,
+        agent_id=AGENT_ID,
+        callback_handler=None,
+    )
+    tool_names: dict[str, str] = {}
+    stopped: str | None = None
+    async for raw in agent.stream_async(invocation.prompt):
+        # An exception behind a forced stop is raised right after this event; it says more.
+        if raw.get("force_stop"):
+            stopped = str(raw.get("force_stop_reason") or "no reason given")
+        for event in events.from_strands(raw, tool_names):
+            yield event
+    if stopped is not None:
+        yield events.error(f"the agent stopped: {stopped}")
