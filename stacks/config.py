@@ -128,6 +128,28 @@ class NetworkSettings(_Model):
         return self
 
 
+class ObservabilitySettings(_Model):
+    # An existing SNS topic for alarms; without one the Stage creates an encrypted topic.
+    alarm_topic_arn: str | None = Field(
+        default=None, pattern=r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$"
+    )
+    alarm_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(default_factory=list)
+    # Alarm when more than this share of finished tasks failed in 15 minutes.
+    task_failure_rate_percent: Annotated[int, Field(ge=1, le=100)] = 20
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> ObservabilitySettings:
+        if self.alarm_topic_arn and self.alarm_emails:
+            raise ValueError("set alarm_topic_arn or alarm_emails, not both (emails subscribe to the kit's own topic)")
+        return self
+
+
+class ImageSettings(_Model):
+    # local: CDK container assets built by the deploying machine's Docker (linux/arm64).
+    # codebuild: an ARM64 CodeBuild project builds and pushes each image during deploy.
+    build: Literal["local", "codebuild"] = "local"
+
+
 class EnvironmentConfig(_Model):
     """Everything that differs between environments."""
 
@@ -146,6 +168,8 @@ class EnvironmentConfig(_Model):
     mcp_server: McpServerSettings
     auth: Annotated[IamAuth | JwtAuth, Field(discriminator="mode")] = IamAuth()
     network: NetworkSettings = NetworkSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+    images: ImageSettings = ImageSettings()
 
     @field_validator("account")
     @classmethod

@@ -114,7 +114,9 @@ class RuntimeStack(Stack):
                 "MCP_AUTH": config.auth.mode,
                 # A tool call that waits on a task must end inside the 60-minute streaming
                 # limit; longer work is started with start_* and found later in memory.
-                "MCP_TASK_POLL_TIMEOUT_SECONDS": str(min(MAX_IN_CALL_TASK_WAIT_SECONDS, config.mcp_server.max_lifetime_seconds)),
+                "MCP_TASK_POLL_TIMEOUT_SECONDS": str(
+                    min(MAX_IN_CALL_TASK_WAIT_SECONDS, config.mcp_server.max_lifetime_seconds)
+                ),
             },
             **common,
         )

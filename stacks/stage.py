@@ -9,6 +9,7 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.handoff_stack import HandoffStack
+from stacks.observability_stack import ObservabilityStack
 from stacks.runtime_stack import RuntimeStack
 from stacks.stateful_stack import StatefulStack
 
@@ -34,4 +35,12 @@ class KitStage(Stage):
             task_table=self.stateful.task_table,
             encryption_key=self.stateful.key,
             handoff_bus=self.handoff.handoff.bus,
+        )
+        self.observability = ObservabilityStack(
+            self,
+            "Observability",
+            config=config,
+            runtimes=self.runtimes,
+            handoff=self.handoff.handoff,
+            encryption_key=self.stateful.key,
         )

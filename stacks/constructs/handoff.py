@@ -11,7 +11,6 @@ from pathlib import Path
 from types import ModuleType
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -152,16 +151,6 @@ class Handoff(Construct):
                 retry_attempts=8,
                 max_event_age=Duration.hours(6),
             )
-        )
-        self.dead_letter_alarm = cloudwatch.Alarm(
-            self,
-            "DeadLettersNotEmpty",
-            alarm_description="Handoff requests EventBridge could not deliver to the workflow",
-            metric=self.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
 
     def _log_group(self, construct_id: str) -> logs.LogGroup:

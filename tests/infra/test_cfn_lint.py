@@ -9,7 +9,7 @@ from pathlib import Path
 
 def test_cfn_lint_passes_on_every_template(synthesized) -> None:
     templates = synthesized.template_files()
-    assert len(templates) == 3 * len(synthesized.stages)  # stateful, handoff, runtimes
+    assert len(templates) == 4 * len(synthesized.stages)  # stateful, handoff, runtimes, observability
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
     result = subprocess.run(
         [str(cfn_lint), "--ignore-checks", "W3005", "--", *map(str, templates)],

@@ -98,7 +98,7 @@ def test_rule_matches_the_contract_and_delivers_with_dlq_and_retry(synthesized) 
     assert "DeadLetters" in json.dumps(target["DeadLetterConfig"])
 
 
-def test_dead_letter_queue_is_encrypted_ssl_only_and_alarmed(synthesized) -> None:
+def test_dead_letter_queue_is_encrypted_and_ssl_only(synthesized) -> None:
     template = synthesized.template("dev", "handoff")
     template.has_resource_properties(
         "AWS::SQS::Queue", {"KmsMasterKeyId": {"Fn::ImportValue": Match.string_like_regexp("EncryptionKey")}}
@@ -111,14 +111,6 @@ def test_dead_letter_queue_is_encrypted_ssl_only_and_alarmed(synthesized) -> Non
                     [Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}})]
                 )
             }
-        },
-    )
-    template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {
-            "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Threshold": 1,
-            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
         },
     )
 

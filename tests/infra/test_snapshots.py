@@ -23,6 +23,6 @@ def snapshot_json(snapshot):
 
 
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
-@pytest.mark.parametrize("stack", ["stateful", "handoff", "runtimes"])
+@pytest.mark.parametrize("stack", ["stateful", "handoff", "runtimes", "observability"])
 def test_template_snapshot(synthesized, snapshot_json, env: str, stack: str) -> None:
     assert normalise(synthesized.template_json(env, stack)) == snapshot_json

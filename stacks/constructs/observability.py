@@ -1,0 +1,178 @@
+"""One dashboard and the alarms a platform team pages on, per Stage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+# Embedded metrics the MCP server's task engine writes to its log stream
+# (runtime_images/mcp_server/mcp_server/metrics.py); CloudWatch extracts them.
+TASK_NAMESPACE = "AgentKit/TaskEngine"
+TASK_DIMENSION = "Environment"
+TASKS_STARTED = "TasksStarted"
+TASKS_COMPLETED = "TasksCompleted"
+TASKS_FAILED = "TasksFailed"
+TASKS_CANCELLED = "TasksCancelled"
+TASK_DURATION = "TaskDuration"
+LOST_WORKER_RECOVERIES = "LostWorkerRecoveries"
+TASK_METRICS = (TASKS_STARTED, TASKS_COMPLETED, TASKS_FAILED, TASKS_CANCELLED, TASK_DURATION, LOST_WORKER_RECOVERIES)
+
+FIVE_MINUTES = Duration.minutes(5)
+
+
+class Observability(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        env_name: str,
+        runtimes: dict[str, agentcore.IBedrockAgentRuntime],
+        state_machine: sfn.IStateMachine,
+        dead_letters: sqs.IQueue,
+        encryption_key: kms.IKey,
+        alarm_topic_arn: str | None,
+        alarm_emails: Sequence[str],
+        task_failure_rate_percent: int,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        if alarm_topic_arn:
+            self.topic = sns.Topic.from_topic_arn(self, "AlarmTopic", alarm_topic_arn)
+        else:
+            topic = sns.Topic(
+                self,
+                "AlarmTopic",
+                display_name=f"Agent kit {env_name} alarms",
+                master_key=encryption_key,
+                enforce_ssl=True,
+            )
+            for email in alarm_emails:
+                topic.add_subscription(subscriptions.EmailSubscription(email))
+            self.topic = topic
+        self._action = actions.SnsAction(self.topic)
+
+        def task_metric(name: str, statistic: str = "Sum") -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace=TASK_NAMESPACE,
+                metric_name=name,
+                dimensions_map={TASK_DIMENSION: env_name},
+                statistic=statistic,
+                period=FIVE_MINUTES,
+            )
+
+        self.alarms: dict[str, cloudwatch.Alarm] = {}
+        for name, runtime in runtimes.items():
+            self._alarm(
+                f"{name}SystemErrors",
+                runtime.metric_system_errors(period=FIVE_MINUTES, statistic="Sum"),
+                threshold=1,
+                description=f"The {name} runtime reported platform (system) errors",
+            )
+        failed, completed = task_metric(TASKS_FAILED), task_metric(TASKS_COMPLETED)
+        self._alarm(
+            "TaskFailureRate",
+            cloudwatch.MathExpression(
+                expression="100 * failed / (failed + completed)",
+                using_metrics={"failed": failed, "completed": completed},
+                label="Failed tasks (%)",
+                period=Duration.minutes(15),
+            ),
+            threshold=task_failure_rate_percent,
+            operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            description=f"More than {task_failure_rate_percent}% of finished tasks failed",
+        )
+        self._alarm(
+            "LostWorkerRecoveries",
+            task_metric(LOST_WORKER_RECOVERIES),
+            threshold=1,
+            description="Tasks whose worker died (process killed, microVM reaped) were failed or re-run",
+        )
+        self._alarm(
+            "HandoffFailures",
+            state_machine.metric_failed(period=FIVE_MINUTES),
+            threshold=1,
+            description="Handoff workflow executions failed",
+        )
+        self._alarm(
+            "HandoffDeadLetters",
+            dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
+            threshold=1,
+            description="Handoff requests EventBridge could not deliver to the workflow",
+        )
+
+        self.dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=f"agent-kit-{env_name}", default_interval=Duration.hours(6)
+        )
+        for name, runtime in runtimes.items():
+            self.dashboard.add_widgets(
+                cloudwatch.GraphWidget(
+                    title=f"{name} runtime: invocations and sessions",
+                    left=[runtime.metric_invocations(period=FIVE_MINUTES, statistic="Sum")],
+                    right=[runtime.metric_session_count(period=FIVE_MINUTES, statistic="Sum")],
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{name} runtime: latency",
+                    left=[runtime.metric_latency(period=FIVE_MINUTES, statistic=stat) for stat in ("p50", "p99")],
+                ),
+                cloudwatch.GraphWidget(
+                    title=f"{name} runtime: errors and throttles",
+                    left=[
+                        runtime.metric_system_errors(period=FIVE_MINUTES, statistic="Sum"),
+                        runtime.metric_user_errors(period=FIVE_MINUTES, statistic="Sum"),
+                        runtime.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+                    ],
+                ),
+            )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Tasks",
+                left=[task_metric(m) for m in (TASKS_STARTED, TASKS_COMPLETED, TASKS_FAILED, TASKS_CANCELLED)],
+                right=[task_metric(LOST_WORKER_RECOVERIES)],
+            ),
+            cloudwatch.GraphWidget(
+                title="Task duration (s)",
+                left=[task_metric(TASK_DURATION, stat) for stat in ("p50", "p99", "Maximum")],
+            ),
+            cloudwatch.GraphWidget(
+                title="Handoff executions",
+                left=[
+                    state_machine.metric_started(period=FIVE_MINUTES),
+                    state_machine.metric_succeeded(period=FIVE_MINUTES),
+                    state_machine.metric_failed(period=FIVE_MINUTES),
+                ],
+                right=[dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(1))],
+            ),
+        )
+        self.dashboard.add_widgets(cloudwatch.AlarmStatusWidget(title="Alarms", alarms=list(self.alarms.values())))
+
+    def _alarm(
+        self,
+        name: str,
+        metric: cloudwatch.IMetric,
+        *,
+        threshold: float,
+        description: str,
+        operator: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    ) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            name,
+            metric=metric,
+            threshold=threshold,
+            evaluation_periods=1,
+            comparison_operator=operator,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            alarm_description=description,
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms[name] = alarm
