@@ -8,6 +8,7 @@ VENV := .venv
 UV := $(VENV)/tools/bin/uv
 CDK := node_modules/.bin/cdk
 ENV ?=
+CDK_DEPLOY_FLAGS ?=
 PYTEST_ARGS ?=
 
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -63,7 +64,7 @@ synth: $(VENV)/cdk/.installed $(CDK)
 .PHONY: deploy
 deploy: $(VENV)/cdk/.installed $(CDK)
 	@test -n "$(ENV)" || { echo "usage: make deploy ENV=<name of a file in config/>"; exit 2; }
-	$(CDK) deploy -c env=$(ENV) '$(ENV)/*'
+	$(CDK) deploy -c env=$(ENV) $(CDK_DEPLOY_FLAGS) '$(ENV)/*'
 
 # ---------------------------------------------------------------- tests
 .PHONY: test test-infra test-lambdas test-mcp test-agent
@@ -97,7 +98,11 @@ bench-mcp: $(VENV)/mcp/.installed
 	$(VENV)/mcp/bin/python bench/mcp_tasks.py
 	$(VENV)/mcp/bin/python bench/mcp_cold_start.py
 
-.PHONY: lint
+.PHONY: lint cfn-lint
+cfn-lint: $(VENV)/infra-test/.installed
+	@test -d cdk.out || { echo "run make synth first"; exit 2; }
+	$(VENV)/infra-test/bin/cfn-lint --ignore-checks W3005 -- cdk.out/assembly-*/*.template.json
+
 lint: $(VENV)/infra-test/.installed
 	$(VENV)/infra-test/bin/ruff check .
 	$(VENV)/infra-test/bin/ruff format --check .

@@ -19,7 +19,6 @@ from stacks.constructs.task_table import TaskTable
 from stacks.nag import acknowledge
 from stacks.retention import retention
 
-
 MAX_IN_CALL_TASK_WAIT_SECONDS = 55 * 60
 
 
