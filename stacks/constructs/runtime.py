@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_bedrockagentcore as agentcore
@@ -12,6 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.constructs.image_build import CodeBuildImage
 from stacks.nag import acknowledge
 
 IMAGES_DIR = Path(__file__).resolve().parents[2] / "runtime_images"
@@ -55,13 +57,26 @@ class KitRuntime(Construct):
         log_retention: logs.RetentionDays,
         encryption_key: kms.IKey,
         removal_policy: RemovalPolicy,
+        image_build: Literal["local", "codebuild"] = "local",
     ) -> None:
         super().__init__(scope, construct_id)
-        artifact = agentcore.AgentRuntimeArtifact.from_asset(
-            str(IMAGES_DIR / image),
-            platform=ecr_assets.Platform.LINUX_ARM64,
-            display_name=f"{runtime_name} image",
-        )
+        self.image: CodeBuildImage | None = None
+        if image_build == "codebuild":
+            self.image = CodeBuildImage(
+                self,
+                "Image",
+                directory=IMAGES_DIR / image,
+                encryption_key=encryption_key,
+                log_retention=log_retention,
+                removal_policy=removal_policy,
+            )
+            artifact = self.image.artifact
+        else:
+            artifact = agentcore.AgentRuntimeArtifact.from_asset(
+                str(IMAGES_DIR / image),
+                platform=ecr_assets.Platform.LINUX_ARM64,
+                display_name=f"{runtime_name} image",
+            )
         self.runtime = agentcore.Runtime(
             self,
             "Runtime",
@@ -81,6 +96,8 @@ class KitRuntime(Construct):
                 else None
             ),
         )
+        if self.image is not None:
+            self.runtime.node.add_dependency(self.image.built)
         _acknowledge_l2_role(self.runtime)
         acknowledge(
             self.runtime,

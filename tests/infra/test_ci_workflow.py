@@ -30,6 +30,8 @@ def test_deploy_uses_oidc_and_no_stored_keys() -> None:
     assert deploy["needs"] == "test"
     text = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     assert not re.search(r"aws-access-key-id|aws-secret-access-key|AWS_SECRET", text, re.IGNORECASE)
-    configure = next(s for s in deploy["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials"))
+    configure = next(
+        s for s in deploy["steps"] if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials")
+    )
     assert set(configure["with"]) == {"role-to-assume", "aws-region"}
     assert any(r.startswith("make deploy ENV=${{ matrix.env }}") for r in run_lines("deploy"))
