@@ -1,0 +1,76 @@
+"""Re-deliver handoff requests that EventBridge parked in the dead-letter queue.
+
+    python -m handoff.redrive --queue-url <DeadLetters URL> --state-machine-arn <Workflow ARN> [--dry-run]
+
+Each message body is the original event; its `detail` becomes a new execution's input.
+Redriving is safe to repeat: the workflow claims the idempotency key first, so a request
+that already ran ends as `Duplicate`. A message is deleted only after its execution started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+
+@dataclass
+class Redriven:
+    started: list[str]
+    skipped: list[str]
+
+
+def execution_name(detail: dict[str, Any], message_id: str) -> str:
+    # Names are unique per state machine for 90 days; the message id keeps retries distinct.
+    return f"redrive-{str(detail.get('idempotency_key', 'unknown'))[:32]}-{message_id[:32]}"[:80]
+
+
+def redrive(*, queue_url: str, state_machine_arn: str, dry_run: bool = False, region: str | None = None) -> Redriven:
+    sqs = boto3.client("sqs", region_name=region)
+    sfn = boto3.client("stepfunctions", region_name=region)
+    result = Redriven(started=[], skipped=[])
+    seen: list[str] = []  # receipt handles to make visible again (dry run, skipped)
+    while True:
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        if not messages:
+            for handle in seen:
+                sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
+            return result
+        for message in messages:
+            try:
+                detail = json.loads(message["Body"])["detail"]
+            except (ValueError, KeyError, TypeError):
+                result.skipped.append(message["MessageId"])  # not a handoff event: leave it for a human
+                seen.append(message["ReceiptHandle"])
+                continue
+            name = execution_name(detail, message["MessageId"])
+            if dry_run:
+                result.started.append(name)
+                seen.append(message["ReceiptHandle"])
+                continue
+            sfn.start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(detail))
+            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            result.started.append(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--queue-url", required=True)
+    parser.add_argument("--state-machine-arn", required=True)
+    parser.add_argument("--dry-run", action="store_true", help="list what would be started; change nothing")
+    parser.add_argument("--region")
+    args = parser.parse_args(argv)
+    done = redrive(queue_url=args.queue_url, state_machine_arn=args.state_machine_arn, dry_run=args.dry_run, region=args.region)
+    for name in done.started:
+        print(("would start " if args.dry_run else "started ") + name)
+    for message_id in done.skipped:
+        print(f"left in the queue (not a handoff event): {message_id}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
