@@ -1,0 +1,341 @@
+"""Benchmark: N concurrent durable tasks through a real MCP client on loopback, against a naive baseline.
+
+Both servers are built on the same mcp 2.3.0 MCPServer and speak the same SEP-2663 task wire
+(`tools/call` answered with a task, `tasks/get`); the baseline keeps tasks in a dict (no
+persistence, no leases, no memory events). Each task reports progress once a second for
+--task-seconds (a sleep stands in for the work here: this measures the engine, not a tool).
+
+Run with the MCP server's environment:  .venv/mcp/bin/python bench/mcp_tasks.py [--n 50 200 500]
+Prints latencies, server CPU and RSS, and the engine/baseline ratios. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+IMAGE_DIR = REPO / "runtime_images" / "mcp_server"
+sys.path.insert(0, str(IMAGE_DIR))
+sys.path.insert(0, str(REPO / "tests" / "mcp_server"))
+
+from mcp_server.tooling import TaskContext, tool  # noqa: E402 - needs the path above
+
+CONTEXT = {
+    "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": "bench",
+    "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Session-Id": "bench-session",
+}
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- servers (run in a child process)
+async def _progress_task(seconds: int, ctx: Any) -> dict[str, int]:
+    import anyio
+
+    for second in range(1, seconds + 1):
+        await anyio.sleep(1)  # stands in for one second of work
+        await ctx.report_progress(second, seconds, f"{second}/{seconds} s")
+    return {"seconds": seconds}
+
+
+def serve_engine(port: int) -> None:
+    import uvicorn
+    from mcp_server.app import build
+    from mcp_server.settings import load_settings
+
+    @tool(mode="either", max_duration_seconds=3600)
+    async def progress_every_second(seconds: int, ctx: TaskContext) -> dict[str, int]:
+        """Reports progress every second."""
+        return await _progress_task(seconds, ctx)
+
+    assembled = build(load_settings(), [progress_every_second])
+    uvicorn.run(assembled.app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def serve_baseline(port: int) -> None:
+    """The articles' pattern: a dict of tasks, asyncio tasks, nothing persisted."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import uvicorn
+    from mcp.server.context import ServerRequestContext
+    from mcp.server.extension import Extension, MethodBinding
+    from mcp.server.mcpserver import MCPServer
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import RequestParams
+
+    tasks: dict[str, dict[str, Any]] = {}
+    running: set[asyncio.Task[Any]] = set()
+
+    class Ctx:
+        def __init__(self, task: dict[str, Any]) -> None:
+            self.task = task
+
+        async def report_progress(self, progress: float, total: float, message: str) -> None:
+            self.task["statusMessage"] = message
+            self.task["lastUpdatedAt"] = datetime.now(UTC).isoformat()
+
+    async def run(task: dict[str, Any], seconds: int) -> None:
+        result = await _progress_task(seconds, Ctx(task))
+        task["status"] = "completed"
+        task["result"] = {"content": [{"type": "text", "text": str(result)}], "structuredContent": result}
+
+    async def middleware(ctx: ServerRequestContext[Any, Any], call_next: Any) -> Any:
+        if ctx.method == "tools/call" and (ctx.params or {}).get("name") == "progress_every_second":
+            now = datetime.now(UTC).isoformat()
+            task = {"taskId": str(uuid.uuid4()), "status": "working", "createdAt": now, "lastUpdatedAt": now}
+            task.update(ttlMs=3_600_000, pollIntervalMs=1000)
+            tasks[task["taskId"]] = task
+            job = asyncio.get_running_loop().create_task(run(task, ctx.params["arguments"]["seconds"]))
+            running.add(job)
+            job.add_done_callback(running.discard)
+            return {"resultType": "task", **{k: v for k, v in task.items() if k != "result"}}
+        return await call_next(ctx)
+
+    class Params(RequestParams):
+        task_id: str
+
+    async def get(ctx: ServerRequestContext[Any, Any], params: Params) -> dict[str, Any]:
+        task = tasks.get(params.task_id)
+        if task is None:
+            raise MCPError(code=-32602, message="not found")
+        return dict(task)
+
+    class Tasks(Extension):
+        identifier = "io.modelcontextprotocol/tasks"
+
+        def methods(self) -> list[MethodBinding]:
+            return [MethodBinding("tasks/get", Params, get)]
+
+    server: MCPServer[Any] = MCPServer("baseline", extensions=[Tasks()], middleware=[middleware])
+
+    @server.tool()
+    async def progress_every_second(seconds: int) -> dict[str, int]:
+        """Reports progress every second."""
+        return {"seconds": seconds}
+
+    app = server.streamable_http_app(host="127.0.0.1")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+# ---------------------------------------------------------------- measurement (parent process)
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def drive(url: str, n: int, task_seconds: int, pid: int) -> dict[str, float]:
+    import anyio
+    from tests_support import client, task_call, tasks_extension
+
+    create_lat: list[float] = []
+    get_lat: list[float] = []
+    # tasks/get while all N run (steady state) vs. including the seconds in which they finish
+    # together (a burst of terminal writes and result events the baseline does not make).
+    get_steady: list[float] = []
+    ids: list[str] = []
+    rss_idle = proc_rss_mb(pid)
+    cpu0 = proc_cpu_seconds(pid)
+    async with client(url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:
+        # Bounded client concurrency: on a 2-core machine the Python client, not the server,
+        # is what queues requests when hundreds are in flight at once.
+        limit = anyio.Semaphore(16)
+        poll_limit = anyio.Semaphore(4)
+
+        async def create() -> None:
+            async with limit:
+                t0 = time.perf_counter()
+                handle = await session.session.call_tool(
+                    "progress_every_second", {"seconds": task_seconds}, allow_claimed=True
+                )
+                create_lat.append(time.perf_counter() - t0)
+                ids.append(handle.task_id)
+
+        started = time.monotonic()
+        async with anyio.create_task_group() as tg:
+            for _ in range(n):
+                tg.start_soon(create)
+        rss_peak = proc_rss_mb(pid)
+        done: set[str] = set()
+
+        async def poll(task_id: str) -> None:
+            async with poll_limit:
+                t0 = time.perf_counter()
+                state = await task_call(session, "tasks/get", task_id)
+                get_lat.append(time.perf_counter() - t0)
+                if not done and not finishing:
+                    get_steady.append(time.perf_counter() - t0)
+                if state["status"] != "working":
+                    done.add(task_id)
+
+        finishing = False
+        while len(done) < n:
+            # Tasks started within the creation window; the first ones end task_seconds later.
+            finishing = time.monotonic() - started > task_seconds - 0.5
+            async with anyio.create_task_group() as tg:
+                for task_id in ids:
+                    if task_id not in done:
+                        tg.start_soon(poll, task_id)
+            rss_peak = max(rss_peak, proc_rss_mb(pid))
+            await anyio.sleep(0.5)
+    cpu = proc_cpu_seconds(pid) - cpu0
+    return {
+        "create_p50": pct(create_lat, 0.5),
+        "create_p99": pct(create_lat, 0.99),
+        "get_p50": pct(get_lat, 0.5),
+        "get_p99": pct(get_lat, 0.99),
+        "steady_p50": pct(get_steady, 0.5),
+        "steady_p99": pct(get_steady, 0.99),
+        "cpu_s": cpu,
+        "rss_idle": rss_idle,
+        "rss_peak": rss_peak,
+        "rss_per_task_kb": (rss_peak - rss_idle) * 1024 / n,
+    }
+
+
+def start(kind: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import httpx2
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "TASK_SQLITE_PATH": str(tmp / f"{kind}-{port}.sqlite3"),
+        "RESULT_SINK_SQLITE_PATH": str(tmp / f"{kind}-{port}-results.sqlite3"),
+        "TASK_POLL_INTERVAL_MS": "1000",
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)], env=env, cwd=IMAGE_DIR)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx2.post(f"http://127.0.0.1:{port}/mcp", json={}, timeout=1)
+            return proc, f"http://127.0.0.1:{port}/mcp"
+        except httpx2.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError(f"{kind} server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--n", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--task-seconds", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per N; medians are printed")
+    parser.add_argument("--serve", choices=["engine", "baseline"])
+    parser.add_argument("--port", type=int)
+    args = parser.parse_args()
+    if args.serve == "engine":
+        return serve_engine(args.port)
+    if args.serve == "baseline":
+        return serve_baseline(args.port)
+
+    import anyio
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-mcp-"))
+    print("end to end (real MCP client over loopback HTTP, 2026-07-28 tasks extension)")
+    print(
+        f"{'N':>4} {'server':>8} {'create p50/p99':>15} {'get p50/p99':>13} {'CPU s':>6} {'RSS MB':>10} {'KB/task':>8}"
+    )
+    for n in args.n:
+        runs: dict[str, list[dict[str, float]]] = {"baseline": [], "engine": []}
+        for _ in range(args.repeat):
+            # Interleaved, so a noisy neighbour on the machine hits both servers alike.
+            for kind in ("baseline", "engine"):
+                proc, url = start(kind, tmp)
+                try:
+                    runs[kind].append(anyio.run(drive, url, n, args.task_seconds, proc.pid))
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=15)
+        results = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in runs.items()}
+        for kind, r in results.items():
+            print(
+                f"{n:>4} {kind:>8} {r['create_p50']:>7.1f}/{r['create_p99']:<7.1f}"
+                f" {r['get_p50']:>6.1f}/{r['get_p99']:<6.1f} {r['steady_p50']:>6.1f}/{r['steady_p99']:<6.1f}"
+                f" {r['cpu_s']:>6.1f} {r['rss_idle']:>4.0f}->{r['rss_peak']:<4.0f} {r['rss_per_task_kb']:>8.1f}"
+            )
+        e, b = results["engine"], results["baseline"]
+        ratios = sorted(
+            re["create_p50"] / rb["create_p50"] for re, rb in zip(runs["engine"], runs["baseline"], strict=True)
+        )
+        print(
+            f"     engine/baseline: create p50 {e['create_p50'] / b['create_p50']:.2f}x"
+            f" (per run {', '.join(f'{x:.2f}' for x in ratios)}; target <= 2x),"
+            f" get p99 {e['get_p99'] / b['get_p99']:.2f}x; engine get p99 {e['get_p99']:.1f} ms,"
+            f" steady {e['steady_p99']:.1f} ms (target < 50 ms at N=500)"
+        )
+    print("engine only (in process, SQLite, no HTTP): the store's share of those latencies")
+    for n in args.n:
+        create_ms, get_ms = anyio.run(engine_only, n, tmp)
+        print(
+            f"{n:>4} running: create p50/p99 {create_ms[0]:.2f}/{create_ms[1]:.2f} ms,"
+            f" get p50/p99 {get_ms[0]:.3f}/{get_ms[1]:.3f} ms"
+        )
+    print(f"(medians of {args.repeat} interleaved runs per N and server; stores in {tmp})")
+
+
+async def engine_only(n: int, tmp: Path) -> tuple[tuple[float, float], tuple[float, float]]:
+    import anyio
+    from mcp_server.app import build
+    from mcp_server.caller import Caller
+    from mcp_server.settings import load_settings
+
+    @tool(mode="either", max_duration_seconds=3600)
+    async def progress_every_second(seconds: int, ctx: TaskContext) -> dict[str, int]:
+        """Reports progress every second."""
+        return await _progress_task(seconds, ctx)
+
+    stem = tmp / f"inproc-{n}-{uuid.uuid4().hex[:6]}"
+    settings = load_settings(
+        {"TASK_SQLITE_PATH": f"{stem}.sqlite3", "RESULT_SINK_SQLITE_PATH": f"{stem}-results.sqlite3"}
+    )
+    engine = build(settings, [progress_every_second]).engine
+    caller = Caller("bench", "bench-session", None)
+    creates: list[float] = []
+    gets: list[float] = []
+    async with engine.running():
+        ids = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            ids.append((await engine.create(caller, "progress_every_second", {"seconds": 5})).task_id)
+            creates.append(time.perf_counter() - t0)
+        for _ in range(5):  # five rounds over all tasks while they run and report progress
+            for task_id in ids:
+                t0 = time.perf_counter()
+                await engine.get(caller, task_id)
+                gets.append(time.perf_counter() - t0)
+            await anyio.sleep(0.5)
+        while engine.busy:
+            await anyio.sleep(0.2)
+    return (pct(creates, 0.5), pct(creates, 0.99)), (pct(gets, 0.5), pct(gets, 0.99))
+
+
+if __name__ == "__main__":
+    main()

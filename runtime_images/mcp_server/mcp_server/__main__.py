@@ -1,0 +1,34 @@
+"""`python -m mcp_server [--host H] [--port P]`: serve /mcp and /ping."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import sys
+
+import uvicorn
+
+from mcp_server.app import build
+from mcp_server.settings import SettingsError, load_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    parser = argparse.ArgumentParser(prog="mcp_server", description=__doc__)
+    parser.add_argument("--host", default=settings.host, help="interface to listen on (env MCP_HOST)")
+    parser.add_argument("--port", type=int, default=settings.port, help="port to listen on (env MCP_PORT)")
+    args = parser.parse_args(argv)
+    settings = dataclasses.replace(settings, host=args.host, port=args.port)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    assembled = build(settings)
+    uvicorn.run(assembled.app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Assembles the server: MCPServer + task engine + /ping on one Starlette app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.tools import Tool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from mcp_server import constants as c
+from mcp_server.engine import TaskEngine
+from mcp_server.in_request import run_in_request
+from mcp_server.plain_tools import start_tool, task_tools
+from mcp_server.protocol import TasksExtension, TasksMiddleware
+from mcp_server.results_sink import AgentCoreMemorySink, NullSink, ResultSink, SqliteSink
+from mcp_server.settings import Settings
+from mcp_server.store.base import TaskStore
+from mcp_server.tooling import ToolSpec
+from mcp_server.tools import example_tools
+
+SERVER_NAME = "long_running_tasks"
+
+
+def make_store(settings: Settings) -> TaskStore:
+    if settings.store == "dynamodb":
+        from mcp_server.store.dynamodb import DynamoDbTaskStore
+
+        assert settings.table_name is not None  # load_settings enforces it
+        return DynamoDbTaskStore(settings.table_name, settings.region)
+    from mcp_server.store.sqlite import SqliteTaskStore
+
+    return SqliteTaskStore(settings.sqlite_path)
+
+
+def make_sink(settings: Settings) -> ResultSink:
+    if settings.sink == "agentcore":
+        return AgentCoreMemorySink(settings.region)
+    if settings.sink == "sqlite":
+        return SqliteSink(settings.sink_sqlite_path)
+    return NullSink()
+
+
+def engine_tool(spec: ToolSpec, engine: TaskEngine) -> Tool:
+    """The MCP tool for `spec` when called in the request (tier 1); its schema is the author's signature."""
+    mcp_tool = Tool.from_function(
+        spec.fn, name=spec.name, description=spec.description, context_kwarg=spec.context_param
+    )
+
+    async def in_request(**kwargs: Any) -> Any:
+        mcp_ctx: Context[Any, Any] = kwargs.pop(spec.context_param)
+        async with engine.in_request_work():
+            return await run_in_request(spec, kwargs, mcp_ctx, engine.settings.heartbeat_seconds)
+
+    mcp_tool.fn = in_request
+    return mcp_tool
+
+
+@dataclass
+class Assembled:
+    server: MCPServer[Any]
+    engine: TaskEngine
+    app: Starlette
+
+
+def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: TaskStore | None = None) -> Assembled:
+    specs = list(example_tools(settings) if specs is None else specs)
+    tools: dict[str, Tool] = {}
+    engine = TaskEngine(store or make_store(settings), make_sink(settings), settings, {s.name: s for s in specs}, tools)
+    tools.update({spec.name: engine_tool(spec, engine) for spec in specs})
+    extra = [start_tool(spec, engine) for spec in specs if spec.mode != "request"] + task_tools(engine)
+    server: MCPServer[Any] = MCPServer(
+        SERVER_NAME,
+        instructions=(
+            "Long-running tools run as durable tasks when the client supports MCP tasks; otherwise use "
+            "start_<tool>, check_task_status and get_task_result. Finished results are also written to the "
+            "caller's AgentCore Memory session."
+        ),
+        tools=[*tools.values(), *extra],
+        extensions=[TasksExtension(engine)],
+        middleware=[TasksMiddleware(engine)],
+        log_level=settings.log_level,  # type: ignore[arg-type]
+    )
+
+    @server.custom_route(c.PING_PATH, methods=["GET"])
+    async def ping(_: Request) -> JSONResponse:
+        # HealthyBusy keeps the platform from reaping the session while work runs here.
+        status = "HealthyBusy" if engine.busy else "Healthy"
+        return JSONResponse({"status": status, "time_of_last_update": int(engine.last_update)})
+
+    app = server.streamable_http_app(
+        streamable_http_path=c.MCP_PATH,
+        stateless_http=False,
+        session_idle_timeout=settings.session_idle_timeout_seconds,
+        host=settings.host,
+    )
+    mcp_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Starlette) -> AsyncIterator[None]:
+        async with engine.running(), mcp_lifespan(a):
+            yield
+
+    app.router.lifespan_context = lifespan
+    logging.getLogger(__name__).info("task engine %s using %s store", engine.worker_id, settings.store)
+    return Assembled(server, engine, app)

@@ -1,0 +1,420 @@
+"""The durable task engine: creates tasks durably, runs them under a lease, recovers lost ones.
+
+Work runs in the engine's own task group (started with the HTTP app), not in the
+request that created it, so a client that disconnects or comes back in a new
+session finds the task still running or finished. The store is the source of
+truth; what this process holds in memory is only what it is currently running.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from mcp.server.mcpserver.tools import Tool
+
+from mcp_server import constants as c
+from mcp_server.caller import Caller
+from mcp_server.results_sink import ResultSink, result_event
+from mcp_server.settings import Settings
+from mcp_server.store.base import LeaseLost, NewTask, TaskRecord, TaskStore
+from mcp_server.tooling import TaskCancelled, TaskContext, ToolSpec
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# JSON-RPC error codes carried in a failed task's `error`.
+TOOL_FAILED = -32000
+WORKER_LOST = -32001
+DEADLINE_EXCEEDED = -32002
+# A resumable task whose worker keeps dying is failed rather than re-run forever.
+MAX_ATTEMPTS = 3
+PURGE_EVERY_SECONDS = 60.0
+
+
+class DurableContext(TaskContext):
+    def __init__(self, task_id: str, attempt: int, on_update: Callable[[], None]) -> None:
+        self.task_id = task_id
+        self.attempt = attempt
+        self._on_update = on_update
+        self._progress: tuple[float, float | None, str | None] | None = None
+        self._dirty = False
+        self._cancelled = False
+
+    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        # Recorded here, written by the lease loop: a tool may report far more often
+        # than the store should be written.
+        self._progress = (float(progress), None if total is None else float(total), message)
+        self._dirty = True
+        self._on_update()
+        await anyio.sleep(0)
+
+    def take_progress(self) -> tuple[float, float | None, str | None] | None:
+        self._dirty = False
+        return self._progress
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def mark_cancelled(self) -> None:
+        self._cancelled = True
+
+
+@dataclass
+class _Running:
+    scope: anyio.CancelScope
+    ctx: DurableContext
+    owner: str
+    last_renew: float
+    lost: str | None = None
+
+
+class TaskEngine:
+    def __init__(
+        self,
+        store: TaskStore,
+        sink: ResultSink,
+        settings: Settings,
+        specs: Mapping[str, ToolSpec],
+        tools: Mapping[str, Tool],
+    ) -> None:
+        self.store = store
+        self.sink = sink
+        self.settings = settings
+        self.specs = dict(specs)
+        self.tools = tools  # filled by the caller once the tools exist (they refer back to the engine)
+        self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.last_update = time.time()
+        self._running: dict[str, _Running] = {}
+        self._in_request = 0
+        self._tg: TaskGroup | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[TaskEngine]:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            tg.start_soon(self._sweep_forever)
+            tg.start_soon(self._renew_forever)
+            try:
+                yield self
+            finally:
+                self._tg = None
+                tg.cancel_scope.cancel()
+        self.store.close()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._running) or self._in_request > 0
+
+    @asynccontextmanager
+    async def in_request_work(self) -> AsyncIterator[None]:
+        """Counts tier-1 work, so /ping reports HealthyBusy for it too."""
+        self._in_request += 1
+        self.touch()
+        try:
+            yield
+        finally:
+            self._in_request -= 1
+            self.touch()
+
+    @property
+    def running_count(self) -> int:
+        return len(self._running)
+
+    def touch(self) -> None:
+        self.last_update = time.time()
+
+    async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        # Store and sink calls block (sqlite3, boto3): keep them off the event loop.
+        return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs))
+
+    # ------------------------------------------------------------------ API used by the protocol layer
+    def validate(self, tool_name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Validate arguments before anything is stored; raises pydantic.ValidationError."""
+        return self.tools[tool_name].fn_metadata.validate_arguments(arguments)
+
+    async def create(
+        self,
+        caller: Caller,
+        tool_name: str,
+        arguments: dict[str, Any],
+        *,
+        ttl_seconds: int | None = None,
+        request_key: str | None = None,
+    ) -> TaskRecord:
+        """Store the task, then start it; returns only once the task is durable."""
+        spec = self.specs[tool_name]
+        self.validate(tool_name, arguments)
+        ttl = min(ttl_seconds or self.settings.default_ttl_seconds, self.settings.max_ttl_seconds)
+        new = NewTask(
+            task_id=str(uuid.uuid4()),
+            owner=caller.actor_id,
+            session_id=caller.session_id,
+            memory_id=caller.memory_id,
+            tool=tool_name,
+            arguments=arguments,
+            ttl_seconds=max(ttl, 1),
+            worker_id=self.worker_id,
+            resumable=spec.resumable,
+            request_key=request_key,
+        )
+        record, created = await self._call(self.store.create, new, time.time(), self.settings.lease_seconds)
+        if created:
+            self._spawn(record)
+        return record
+
+    async def get(self, caller: Caller, task_id: str) -> TaskRecord | None:
+        if self.store.reads_inline:
+            return self.store.get(task_id, caller.actor_id, time.time())
+        return await self._call(self.store.get, task_id, caller.actor_id, time.time())
+
+    async def list_tasks(self, caller: Caller, limit: int = 50) -> list[TaskRecord]:
+        if self.store.reads_inline:
+            return self.store.list_by_owner(caller.actor_id, time.time(), limit)
+        return await self._call(self.store.list_by_owner, caller.actor_id, time.time(), limit)
+
+    async def cancel(self, caller: Caller, task_id: str) -> TaskRecord | None:
+        before = await self.get(caller, task_id)
+        if before is None or before.status in c.TERMINAL_STATUSES:
+            return before
+        now = time.time()
+        record = await self._call(
+            self.store.cancel,
+            task_id,
+            caller.actor_id,
+            now,
+            "cancelled by the caller",
+            publish_after=now + self.settings.lease_seconds,
+        )
+        running = self._running.get(task_id)
+        if running is not None:
+            # Work in this process stops now; elsewhere it stops at its next lease renewal.
+            running.lost = c.STATUS_CANCELLED
+            running.ctx.mark_cancelled()
+            running.scope.cancel()
+        if record is not None and record.status == c.STATUS_CANCELLED:
+            self.touch()
+            await self._publish(record)
+        return record
+
+    # ------------------------------------------------------------------ running work
+    def _spawn(self, record: TaskRecord) -> None:
+        if self._tg is None:
+            raise RuntimeError("the task engine is not running")
+        self._tg.start_soon(self._run, record)
+
+    async def _run(self, record: TaskRecord) -> None:
+        spec = self.specs[record.tool]
+        tool = self.tools[record.tool]
+        ctx = DurableContext(record.task_id, record.attempts, self.touch)
+        running = _Running(anyio.CancelScope(), ctx, record.owner, last_renew=time.monotonic())
+        self._running[record.task_id] = running
+        self.touch()
+        outcome: tuple[str, dict[str, Any] | None, dict[str, Any] | None, str | None] | None = None
+        try:
+            with running.scope:
+                outcome = await self._execute(spec, tool, record, ctx)
+        finally:
+            self._running.pop(record.task_id, None)
+            self.touch()
+        if running.lost is None and outcome is not None:
+            status, result, error, message = outcome
+            await self._finish(record.task_id, status, result=result, error=error, message=message)
+
+    async def _execute(
+        self, spec: ToolSpec, tool: Tool, record: TaskRecord, ctx: DurableContext
+    ) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None, str | None]:
+        try:
+            with anyio.fail_after(spec.max_duration_seconds):
+                validated = tool.fn_metadata.validate_arguments(record.arguments)
+                value = await tool.fn_metadata.call_fn(spec.fn, True, validated, {spec.context_param: ctx})
+                result = tool.fn_metadata.convert_result(value)
+        except TimeoutError:
+            message = f"{spec.name} exceeded its maximum duration of {spec.max_duration_seconds:g} s and was cancelled"
+            return c.STATUS_FAILED, None, {"code": DEADLINE_EXCEEDED, "message": message}, message
+        except TaskCancelled as exc:
+            return c.STATUS_CANCELLED, None, None, str(exc)
+        except Exception as exc:  # the tool's own failure becomes the task's outcome
+            logger.info("task %s (%s) failed: %r", record.task_id, spec.name, exc)
+            message = f"{spec.name} failed: {exc}"
+            return c.STATUS_FAILED, None, {"code": TOOL_FAILED, "message": message}, message
+        return (
+            c.STATUS_COMPLETED,
+            result.model_dump(by_alias=True, mode="json", exclude_none=True),
+            None,
+            None,
+        )
+
+    async def _renew_forever(self) -> None:
+        """One writer renews every running task's lease and records its progress.
+
+        Batched: with hundreds of tasks a writer per task would queue store calls
+        (and, on SQLite, commits) in front of the creates and reads callers wait for.
+        """
+        settings = self.settings
+        renew_every = settings.lease_seconds / 3
+        wake_every = min(renew_every, max(settings.progress_write_seconds, 0.05))
+        while True:
+            await anyio.sleep(wake_every)
+            now = time.monotonic()
+            batch = [
+                (task_id, running)
+                for task_id, running in list(self._running.items())
+                if running.lost is None and (running.ctx.dirty or now - running.last_renew >= renew_every)
+            ]
+            if not batch:
+                continue
+            items = [
+                (task_id, running.ctx.take_progress() if running.ctx.dirty else None) for task_id, running in batch
+            ]
+            try:
+                lost = set(
+                    await self._call(
+                        self.store.heartbeat_many, self.worker_id, time.time(), settings.lease_seconds, items
+                    )
+                )
+            except Exception:
+                # A transient store error: the work goes on; the lease has slack for a few misses.
+                logger.exception("lease renewal of %d tasks failed", len(batch))
+                continue
+            for task_id, running in batch:
+                if task_id in lost:
+                    await self._stop_lost(task_id, running)
+                else:
+                    running.last_renew = now
+
+    async def _stop_lost(self, task_id: str, running: _Running) -> None:
+        current = await self._call(self.store.get, task_id, running.owner, time.time())
+        running.lost = current.status if current is not None else "gone"
+        running.ctx.mark_cancelled()
+        logger.info("task %s: lease lost (%s); stopping its work", task_id, running.lost)
+        running.scope.cancel()
+
+    async def _finish(
+        self,
+        task_id: str,
+        status: str,
+        *,
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        message: str | None = None,
+    ) -> None:
+        now = time.time()
+        try:
+            record = await self._call(
+                self.store.finish,
+                task_id,
+                self.worker_id,
+                status,
+                now,
+                result=result,
+                error=error,
+                message=message,
+                publish_after=now + self.settings.lease_seconds,
+            )
+        except LeaseLost:
+            return  # cancelled or taken over meanwhile: whoever ended it published it
+        self.touch()
+        await self._publish(record)
+
+    async def _publish(self, record: TaskRecord) -> None:
+        """Write the terminal event, then clear the task's publication due date.
+
+        A process that dies before clearing it leaves the publication overdue, and the
+        sweeper of any server writes it again: the client token keeps that to one event.
+        """
+        for attempt in range(3):
+            try:
+                if record.memory_id is not None:
+                    await self._call(self.sink.write, result_event(record, record.memory_id))
+                await self._call(self.store.mark_published, record.task_id)
+                return
+            except Exception:
+                logger.exception("task %s: writing the result event failed (attempt %d)", record.task_id, attempt + 1)
+                await anyio.sleep(0.5 * 2**attempt)
+
+    async def republish_overdue(self) -> int:
+        """Write the result events that a stopped process finished but never published."""
+        now = time.time()
+        done = 0
+        for record in await self._call(self.store.unpublished, now):
+            claimed = await self._call(self.store.claim_publish, record.task_id, now, now + self.settings.lease_seconds)
+            if claimed:
+                await self._publish(record)
+                done += 1
+        return done
+
+    # ------------------------------------------------------------------ recovery
+    async def _sweep_forever(self) -> None:
+        last_purge = 0.0
+        while True:
+            try:
+                await self.recover_lost()
+                await self.republish_overdue()
+                if time.monotonic() - last_purge >= PURGE_EVERY_SECONDS:
+                    purged = await self._call(self.store.purge_expired, time.time())
+                    last_purge = time.monotonic()
+                    if purged:
+                        logger.info("purged %d expired tasks", purged)
+            except Exception:
+                logger.exception("task sweep failed")
+            await anyio.sleep(self.settings.sweep_seconds)
+
+    async def recover_lost(self) -> int:
+        """Fail (or re-run, if resumable) tasks whose worker stopped renewing its lease."""
+        now = time.time()
+        recovered = 0
+        for record in await self._call(self.store.expired_leases, now):
+            if record.task_id in self._running or record.lease_owner is None:
+                continue
+            taken = await self._call(
+                self.store.take_over,
+                record.task_id,
+                record.lease_owner,
+                self.worker_id,
+                now,
+                self.settings.lease_seconds,
+            )
+            if not taken:
+                continue  # another server instance got there first
+            recovered += 1
+            spec = self.specs.get(record.tool)
+            if spec is not None and spec.resumable and record.attempts < MAX_ATTEMPTS:
+                logger.info(
+                    "task %s: worker %s lost; re-running (attempt %d)",
+                    record.task_id,
+                    record.lease_owner,
+                    record.attempts + 1,
+                )
+                record.attempts += 1
+                record.lease_owner = self.worker_id
+                self._spawn(record)
+                continue
+            reason = (
+                f"worker lost: the server process running this task stopped (its lease expired) after "
+                f"{record.attempts} attempt(s); "
+                + ("the tool is not resumable, so it was not re-run" if not (spec and spec.resumable) else "giving up")
+            )
+            await self._finish(
+                record.task_id,
+                c.STATUS_FAILED,
+                error={"code": WORKER_LOST, "message": reason},
+                message=reason,
+            )
+        return recovered

@@ -1,0 +1,87 @@
+"""Tier 1: run an engine tool inside the tools/call request, kept alive and bounded."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import anyio
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+
+from mcp_server.tooling import TaskCancelled, TaskContext, ToolSpec
+
+
+class RequestContext(TaskContext):
+    """Progress goes straight to the caller as notifications/progress."""
+
+    def __init__(self, mcp_ctx: Context[Any, Any]) -> None:
+        self._mcp_ctx = mcp_ctx
+        self._last: tuple[float, float | None] = (0.0, None)
+        self.last_sent = time.monotonic()
+        self.started = time.monotonic()
+
+    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        self._last = (float(progress), None if total is None else float(total))
+        self.last_sent = time.monotonic()
+        await self._mcp_ctx.report_progress(progress, total, message)
+
+    async def heartbeat(self) -> None:
+        # Repeats the last progress value: the connection (and any proxy on it) sees
+        # traffic, the caller sees how long the work has run.
+        progress, total = self._last
+        self.last_sent = time.monotonic()
+        elapsed = int(time.monotonic() - self.started)
+        await self._mcp_ctx.report_progress(progress, total, f"still working ({elapsed} s elapsed)")
+
+    @property
+    def cancelled(self) -> bool:
+        # A cancelled request cancels this coroutine itself; there is no flag to poll.
+        return False
+
+
+async def run_in_request(
+    spec: ToolSpec, kwargs: dict[str, Any], mcp_ctx: Context[Any, Any], heartbeat_seconds: float
+) -> Any:
+    if spec.mode == "task":
+        raise ToolError(
+            f"{spec.name} runs only as a durable task: call it with task augmentation "
+            f"or use start_{spec.name}, then check_task_status/get_task_result"
+        )
+    ctx = RequestContext(mcp_ctx)
+
+    async def keep_alive() -> None:
+        while True:
+            wait = heartbeat_seconds - (time.monotonic() - ctx.last_sent)
+            if wait > 0:
+                await anyio.sleep(wait)
+                continue
+            await ctx.heartbeat()
+
+    failure: str | None = None
+    raised: Exception | None = None
+    result: Any = None
+    # Errors are raised after the task group closes: raised inside it they would reach
+    # the SDK wrapped in an ExceptionGroup and be reported as an unexpected crash.
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(keep_alive)
+        try:
+            with anyio.fail_after(spec.max_duration_seconds):
+                result = await spec.fn(**kwargs, **{spec.context_param: ctx})
+        except TimeoutError:
+            failure = (
+                f"{spec.name} exceeded its maximum duration of {spec.max_duration_seconds:g} s"
+                " and was cancelled; "
+                "for longer work call it as a task"
+            )
+        except TaskCancelled as exc:
+            failure = f"{spec.name} was cancelled: {exc}"
+        except Exception as exc:  # the tool's own error (e.g. a ToolError naming a bad field), re-raised as is
+            raised = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if failure is not None:
+        raise ToolError(failure)
+    if raised is not None:
+        raise raised
+    return result

@@ -1,0 +1,153 @@
+"""Durable tasks for clients with no task support.
+
+start_<tool>, check_task_status, get_task_result and cancel_task, over the same store.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import pydantic_core
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp_types import CallToolResult, TextContent
+from pydantic import BaseModel, Field, ValidationError, create_model
+
+from mcp_server import constants as c
+from mcp_server.caller import Caller, CallerContextError
+from mcp_server.engine import TaskEngine
+from mcp_server.protocol import caller_of, iso, validation_message
+from mcp_server.store.base import TaskRecord
+from mcp_server.tooling import ToolSpec
+
+TaskId = Annotated[str, Field(min_length=1, max_length=256, description="The task id returned by a start_* tool")]
+
+
+class TaskStatus(BaseModel):
+    task_id: str
+    tool: str
+    status: str = Field(description="working, completed, failed or cancelled")
+    status_message: str | None = None
+    progress: float | None = None
+    total: float | None = None
+    created_at: str
+    last_updated_at: str
+    poll_interval_ms: int
+
+
+def _status(record: TaskRecord, engine: TaskEngine) -> TaskStatus:
+    return TaskStatus(
+        task_id=record.task_id,
+        tool=record.tool,
+        status=record.status,
+        status_message=record.status_message,
+        progress=record.progress,
+        total=record.total,
+        created_at=iso(record.created_at),
+        last_updated_at=iso(record.updated_at),
+        poll_interval_ms=engine.settings.poll_interval_ms,
+    )
+
+
+def _caller(ctx: Context[Any, Any], engine: TaskEngine) -> Caller:
+    try:
+        return caller_of(ctx.request_context, engine)
+    except CallerContextError as exc:
+        raise ToolError(str(exc)) from None
+
+
+async def _load(ctx: Context[Any, Any], engine: TaskEngine, task_id: str) -> tuple[Caller, TaskRecord]:
+    caller = _caller(ctx, engine)
+    record = await engine.get(caller, task_id)
+    if record is None:
+        raise ToolError(f"task {task_id!r} not found")
+    return caller, record
+
+
+def start_tool(spec: ToolSpec, engine: TaskEngine) -> Tool:
+    """start_<name>: the tool's own arguments plus an optional request key; returns the task's status."""
+
+    async def start(**kwargs: Any) -> TaskStatus:
+        ctx: Context[Any, Any] = kwargs.pop("ctx")
+        request_key = kwargs.pop("request_key", None)
+        caller = _caller(ctx, engine)
+        # Stored as JSON: the worker (possibly in another process) validates it again.
+        arguments = pydantic_core.to_jsonable_python(kwargs)
+        try:
+            record = await engine.create(caller, spec.name, arguments, request_key=request_key)
+        except ValidationError as exc:
+            raise ToolError(validation_message(spec.name, exc)) from None
+        return _status(record, engine)
+
+    base = engine.tools[spec.name]
+    arg_model = create_model(
+        f"start_{spec.name}Arguments",
+        __base__=base.fn_metadata.arg_model,
+        request_key=(
+            str | None,
+            Field(
+                None,
+                min_length=1,
+                max_length=128,
+                description="Optional idempotency key: retrying with the same key returns the same task",
+            ),
+        ),
+    )
+    status_tool = Tool.from_function(_status_signature, name=f"start_{spec.name}", structured_output=True)
+    return Tool(
+        fn=start,
+        name=f"start_{spec.name}",
+        title=None,
+        description=(
+            f"Start {spec.name} as a durable background task and return its task id at once. "
+            f"Poll with check_task_status, fetch with get_task_result. {spec.description}"
+        ),
+        parameters=arg_model.model_json_schema(by_alias=True),
+        fn_metadata=FuncMetadata(
+            arg_model=arg_model,
+            output_schema=status_tool.fn_metadata.output_schema,
+            output_model=status_tool.fn_metadata.output_model,
+            wrap_output=status_tool.fn_metadata.wrap_output,
+        ),
+        is_async=True,
+        context_kwarg="ctx",
+    )
+
+
+def _status_signature() -> TaskStatus:  # only lends its output schema to start_* tools
+    raise NotImplementedError
+
+
+def task_tools(engine: TaskEngine) -> list[Tool]:
+    async def check_task_status(task_id: TaskId, ctx: Context[Any, Any]) -> TaskStatus:
+        """Current status and progress of one of your tasks."""
+        _, record = await _load(ctx, engine, task_id)
+        return _status(record, engine)
+
+    async def get_task_result(task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:
+        """The result of one of your finished tasks (an error result if it failed or was cancelled)."""
+        _, record = await _load(ctx, engine, task_id)
+        if record.status == c.STATUS_COMPLETED:
+            return CallToolResult.model_validate(record.result or {"content": []})
+        if record.status in c.TERMINAL_STATUSES:
+            message = (record.error or {}).get("message") or record.status_message or record.status
+            return CallToolResult(
+                content=[TextContent(type="text", text=f"task {record.status}: {message}")], is_error=True
+            )
+        progress = "" if record.progress is None else f" (progress {record.progress:g}/{record.total or '?'})"
+        raise ToolError(f"task {task_id!r} is still {record.status}{progress}; check again later")
+
+    async def cancel_task(task_id: TaskId, ctx: Context[Any, Any]) -> TaskStatus:
+        """Cancel one of your running tasks."""
+        caller, record = await _load(ctx, engine, task_id)
+        if record.status in c.TERMINAL_STATUSES:
+            raise ToolError(f"task {task_id!r} is already {record.status}; a terminal task cannot be cancelled")
+        return _status(await engine.cancel(caller, task_id) or record, engine)
+
+    return [
+        Tool.from_function(check_task_status),
+        Tool.from_function(get_task_result, structured_output=False),
+        Tool.from_function(cancel_task),
+    ]

@@ -1,0 +1,243 @@
+"""Serving the engine's tasks to every kind of client over the one store.
+
+- 2026-07-28 clients that declare `io.modelcontextprotocol/tasks` (SEP-2663): a
+  task-capable `tools/call` is answered `{resultType: "task", ...}` once the task is
+  stored; `tasks/get` (result or error inline), `tasks/update`, `tasks/cancel`.
+- 2025-11-25 clients (SEP-1686): `params.task` on `tools/call`, `tasks/get`,
+  `tasks/result`, `tasks/list`, `tasks/cancel`, `execution.taskSupport` on tools and
+  the `tasks` server capability.
+- Everyone else: the plain tools in `plain_tools.py`.
+
+Task creation sits in a server middleware rather than a tools/call interceptor:
+the SDK validates interceptor results against the era's CallToolResult schema,
+which a 2025-era CreateTaskResult is not.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.extension import Extension, MethodBinding
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS, RequestParams
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
+from pydantic import Field, ValidationError
+
+from mcp_server import constants as c
+from mcp_server.caller import Caller, CallerContextError, caller_from_headers
+from mcp_server.engine import TaskEngine
+from mcp_server.store.base import TaskRecord
+
+REQUEST_KEY_META = "requestKey"
+RELATED_TASK_META = "io.modelcontextprotocol/related-task"
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
+
+
+def task_wire(record: TaskRecord, poll_interval_ms: int, modern: bool) -> dict[str, Any]:
+    wire: dict[str, Any] = {
+        "taskId": record.task_id,
+        "status": record.status,
+        "createdAt": iso(record.created_at),
+        "lastUpdatedAt": iso(max(record.updated_at, record.created_at)),
+    }
+    if record.status_message:
+        wire["statusMessage"] = record.status_message
+    if modern:
+        wire["ttlMs"] = record.ttl_seconds * 1000
+        wire["pollIntervalMs"] = poll_interval_ms
+    else:
+        wire["ttl"] = record.ttl_seconds * 1000
+        wire["pollInterval"] = poll_interval_ms
+    return wire
+
+
+def validation_message(tool: str, exc: ValidationError) -> str:
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in exc.errors())
+    return f"invalid arguments for {tool}: {problems}"
+
+
+def caller_of(ctx: ServerRequestContext[Any, Any], engine: TaskEngine) -> Caller:
+    headers = getattr(ctx.request, "headers", None)
+    return caller_from_headers(headers, engine.settings.memory_id)
+
+
+def _is_modern(ctx: ServerRequestContext[Any, Any]) -> bool:
+    return ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+
+
+def _declares_tasks_extension(ctx: ServerRequestContext[Any, Any]) -> bool:
+    caps = ctx.session.client_capabilities
+    return bool(caps and caps.extensions and c.TASKS_EXTENSION in caps.extensions)
+
+
+def _error_result(message: str, modern: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {"content": [{"type": "text", "text": message}], "isError": True}
+    if modern:
+        result["resultType"] = "complete"
+    return result
+
+
+class TasksMiddleware:
+    """Task creation on tools/call, plus the task capability/tool annotations of the 2025 era."""
+
+    def __init__(self, engine: TaskEngine) -> None:
+        self.engine = engine
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        if ctx.method == "tools/call" and ctx.request_id is not None:
+            created = await self._maybe_create(ctx)
+            if created is not None:
+                return created
+        result = await call_next(ctx)
+        if ctx.method == "initialize" and isinstance(result, dict) and isinstance(result.get("capabilities"), dict):
+            result["capabilities"]["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
+        elif ctx.method == "tools/list" and isinstance(result, dict):
+            for tool in result.get("tools", []):
+                spec = self.engine.specs.get(tool.get("name"))
+                if spec is not None and spec.mode != "request":
+                    tool["execution"] = {"taskSupport": "required" if spec.mode == "task" else "optional"}
+        return result
+
+    async def _maybe_create(self, ctx: ServerRequestContext[Any, Any]) -> dict[str, Any] | None:
+        params = ctx.params or {}
+        name = params.get("name")
+        spec = self.engine.specs.get(name) if isinstance(name, str) else None
+        if spec is None or spec.mode == "request":
+            return None
+        modern = _is_modern(ctx)
+        if modern:
+            # SEP-2663: the server decides; it answers with a task whenever the client can take one.
+            if not _declares_tasks_extension(ctx):
+                return None
+            ttl_seconds = None
+        else:
+            task = params.get("task")
+            if task is None:
+                return None
+            ttl_ms = task.get("ttl") if isinstance(task, dict) else None
+            ttl_seconds = math.ceil(ttl_ms / 1000) if isinstance(ttl_ms, int | float) and ttl_ms > 0 else None
+        try:
+            caller = caller_of(ctx, self.engine)
+        except CallerContextError as exc:
+            return _error_result(f"{spec.name} needs the caller's context: {exc}", modern)
+        meta = params.get("_meta") or {}
+        request_key = meta.get(REQUEST_KEY_META) if isinstance(meta, dict) else None
+        if request_key is not None and (not isinstance(request_key, str) or not 1 <= len(request_key) <= 128):
+            return _error_result("_meta.requestKey: expected a string of 1..128 characters", modern)
+        arguments = params.get("arguments") or {}
+        try:
+            record = await self.engine.create(
+                caller, spec.name, arguments, ttl_seconds=ttl_seconds, request_key=request_key
+            )
+        except ValidationError as exc:
+            return _error_result(validation_message(spec.name, exc), modern)
+        wire = task_wire(record, self.engine.settings.poll_interval_ms, modern)
+        if modern:
+            return {"resultType": "task", **wire}
+        return {"task": wire, "_meta": {RELATED_TASK_META: {"taskId": record.task_id}}}
+
+
+class TaskIdParams(RequestParams):
+    task_id: str = Field(min_length=1, max_length=256)
+
+
+class UpdateTaskParams(TaskIdParams):
+    input_responses: dict[str, Any] = Field(default_factory=dict)
+
+
+class ListTasksParams(RequestParams):
+    cursor: str | None = None
+
+
+class TasksExtension(Extension):
+    identifier = c.TASKS_EXTENSION
+
+    def __init__(self, engine: TaskEngine) -> None:
+        self.engine = engine
+
+    def methods(self) -> list[MethodBinding]:
+        legacy = frozenset(HANDSHAKE_PROTOCOL_VERSIONS)
+        return [
+            MethodBinding("tasks/get", TaskIdParams, self._get),
+            MethodBinding("tasks/cancel", TaskIdParams, self._cancel),
+            MethodBinding("tasks/update", UpdateTaskParams, self._update, frozenset(MODERN_PROTOCOL_VERSIONS)),
+            MethodBinding("tasks/result", TaskIdParams, self._result, legacy),
+            MethodBinding("tasks/list", ListTasksParams, self._list, legacy),
+        ]
+
+    def _caller(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
+        try:
+            return caller_of(ctx, self.engine)
+        except CallerContextError as exc:
+            raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+
+    async def _load(self, ctx: ServerRequestContext[Any, Any], task_id: str) -> tuple[Caller, TaskRecord]:
+        caller = self._caller(ctx)
+        record = await self.engine.get(caller, task_id)
+        if record is None:
+            # Another actor's task is indistinguishable from a missing one.
+            raise MCPError(code=INVALID_PARAMS, message=f"task {task_id!r} not found")
+        return caller, record
+
+    def _wire(self, ctx: ServerRequestContext[Any, Any], record: TaskRecord) -> dict[str, Any]:
+        return task_wire(record, self.engine.settings.poll_interval_ms, _is_modern(ctx))
+
+    async def _get(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
+        _, record = await self._load(ctx, params.task_id)
+        wire = self._wire(ctx, record)
+        if _is_modern(ctx):
+            if record.status == c.STATUS_COMPLETED:
+                wire["result"] = record.result or {"content": []}
+            elif record.status == c.STATUS_FAILED:
+                wire["error"] = record.error or {"code": -32000, "message": record.status_message or "failed"}
+        return wire
+
+    async def _cancel(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
+        caller, record = await self._load(ctx, params.task_id)
+        if record.status in c.TERMINAL_STATUSES:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=(f"task {params.task_id!r} is already {record.status}; a terminal task cannot be cancelled"),
+            )
+        cancelled = await self.engine.cancel(caller, params.task_id)
+        if _is_modern(ctx):
+            return {}
+        return self._wire(ctx, cancelled or record)
+
+    async def _update(self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> dict[str, Any]:
+        _, record = await self._load(ctx, params.task_id)
+        if record.status != c.STATUS_INPUT_REQUIRED:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=(
+                    f"task {params.task_id!r} is {record.status}, not input_required: it is not waiting for input"
+                ),
+            )
+        return {}
+
+    async def _result(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
+        caller, record = await self._load(ctx, params.task_id)
+        # SEP-1686: tasks/result blocks until the task is terminal.
+        while record.status not in c.TERMINAL_STATUSES:
+            await anyio.sleep(self.engine.settings.poll_interval_ms / 1000)
+            current = await self.engine.get(caller, params.task_id)
+            if current is None:
+                raise MCPError(code=INVALID_PARAMS, message=f"task {params.task_id!r} not found")
+            record = current
+        related = {RELATED_TASK_META: {"taskId": record.task_id}}
+        if record.status == c.STATUS_COMPLETED:
+            return {**(record.result or {"content": []}), "_meta": related}
+        message = (record.error or {}).get("message") or record.status_message or record.status
+        return {**_error_result(f"task {record.status}: {message}", False), "_meta": related}
+
+    async def _list(self, ctx: ServerRequestContext[Any, Any], params: ListTasksParams) -> dict[str, Any]:
+        caller = self._caller(ctx)
+        records = await self.engine.list_tasks(caller)
+        return {"tasks": [self._wire(ctx, r) for r in records]}

@@ -1,0 +1,164 @@
+"""The task store contract.
+
+Every transition is conditional in the store itself (not read-then-write in Python),
+so two workers, a canceller and a recovering sweeper can race without a task ever
+leaving a terminal status or getting two results.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Progress = tuple[float, float | None, str | None]
+
+
+class LeaseLost(Exception):
+    """The worker no longer owns the task: it was cancelled, finished, or taken over."""
+
+
+@dataclass(frozen=True)
+class NewTask:
+    task_id: str
+    owner: str
+    session_id: str
+    memory_id: str | None
+    tool: str
+    arguments: dict[str, Any]
+    ttl_seconds: int
+    worker_id: str
+    resumable: bool = False
+    request_key: str | None = None
+
+
+@dataclass
+class TaskRecord:
+    task_id: str
+    owner: str
+    session_id: str
+    memory_id: str | None
+    tool: str
+    arguments: dict[str, Any]
+    status: str
+    created_at: float
+    updated_at: float
+    ttl_seconds: int
+    expires_at: int
+    status_message: str | None = None
+    progress: float | None = None
+    total: float | None = None
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    attempts: int = 1
+    # How many times a terminal transition was applied: the durability tests assert 1.
+    completions: int = 0
+    # When the result event becomes overdue; None once it is written (or while running).
+    publish_due_at: float | None = None
+    resumable: bool = False
+    request_key: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TaskStore(abc.ABC):
+    """Blocking API; the engine calls it from a worker thread."""
+
+    @abc.abstractmethod
+    def create(self, new: NewTask, now: float, lease_seconds: float) -> tuple[TaskRecord, bool]:
+        """Persist a working task leased to `new.worker_id`; return (task, created).
+
+        With a request key, a retry returns the task first created under that key
+        (created=False) instead of creating another.
+        """
+
+    @abc.abstractmethod
+    def get(self, task_id: str, owner: str, now: float) -> TaskRecord | None:
+        """The task if it exists, belongs to `owner` and has not expired; otherwise None."""
+
+    @abc.abstractmethod
+    def list_by_owner(self, owner: str, now: float, limit: int = 50) -> list[TaskRecord]:
+        """The owner's unexpired tasks, newest first."""
+
+    @abc.abstractmethod
+    def heartbeat(
+        self,
+        task_id: str,
+        worker_id: str,
+        now: float,
+        lease_seconds: float,
+        progress: tuple[float, float | None, str | None] | None = None,
+    ) -> None:
+        """Renew the lease (and record progress); raise LeaseLost if the worker no longer owns it."""
+
+    def heartbeat_many(
+        self, worker_id: str, now: float, lease_seconds: float, items: Sequence[tuple[str, Progress | None]]
+    ) -> list[str]:
+        """Renew many leases at once (one engine-wide flush instead of a writer per task).
+
+        Returns the ids whose lease this worker has lost.
+        """
+        lost = []
+        for task_id, progress in items:
+            try:
+                self.heartbeat(task_id, worker_id, now, lease_seconds, progress)
+            except LeaseLost:
+                lost.append(task_id)
+        return lost
+
+    @property
+    def reads_inline(self) -> bool:
+        """True when point reads are cheap enough to run on the event loop (no thread hop)."""
+        return False
+
+    @abc.abstractmethod
+    def finish(
+        self,
+        task_id: str,
+        worker_id: str,
+        status: str,
+        now: float,
+        *,
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        message: str | None = None,
+        publish_after: float,
+    ) -> TaskRecord:
+        """Move a working task this worker owns to a terminal status; raise LeaseLost otherwise.
+
+        The result event is then due: if it is not marked published by `publish_after`
+        (the finishing process died first), `unpublished` offers it to any server.
+        """
+
+    @abc.abstractmethod
+    def cancel(self, task_id: str, owner: str, now: float, message: str, *, publish_after: float) -> TaskRecord | None:
+        """Cancel a working task; a terminal one is returned unchanged; None if not found."""
+
+    @abc.abstractmethod
+    def unpublished(self, now: float, limit: int = 25) -> list[TaskRecord]:
+        """Terminal tasks whose result event is overdue (their finisher stopped before writing it)."""
+
+    @abc.abstractmethod
+    def claim_publish(self, task_id: str, now: float, until: float) -> bool:
+        """Take an overdue publication (so one server writes it at a time); False if someone else did."""
+
+    @abc.abstractmethod
+    def mark_published(self, task_id: str) -> None:
+        """The result event is written: nothing more is due for this task."""
+
+    @abc.abstractmethod
+    def expired_leases(self, now: float, limit: int = 25) -> list[TaskRecord]:
+        """Working tasks whose lease ran out (their worker is gone)."""
+
+    @abc.abstractmethod
+    def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
+        """Lease a task whose lease by `stale_worker` expired to `new_worker` (attempts + 1)."""
+
+    @abc.abstractmethod
+    def purge_expired(self, now: float) -> int:
+        """Delete tasks past their ttl; return how many were removed."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

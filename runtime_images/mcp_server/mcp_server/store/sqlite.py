@@ -1,0 +1,328 @@
+"""SQLite task store: the embedded default for local runs and tests.
+
+WAL lets readers (tasks/get) proceed while a writer commits. synchronous=NORMAL keeps
+every committed transaction across a process crash (kill -9), which is the failure
+this store exists for; only an OS crash can lose the last commits.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from mcp_server import constants as c
+from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    memory_id TEXT,
+    tool TEXT NOT NULL,
+    arguments TEXT NOT NULL,
+    status TEXT NOT NULL,
+    status_message TEXT,
+    progress REAL,
+    total REAL,
+    result TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    ttl_seconds INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_expires_at REAL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    completions INTEGER NOT NULL DEFAULT 0,
+    publish_due_at REAL,
+    resumable INTEGER NOT NULL DEFAULT 0,
+    request_key TEXT
+);
+CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
+CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE status = 'working';
+CREATE INDEX IF NOT EXISTS tasks_by_expiry ON tasks (expires_at);
+CREATE INDEX IF NOT EXISTS tasks_by_publish ON tasks (publish_due_at) WHERE publish_due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS request_keys (
+    owner TEXT NOT NULL,
+    request_key TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, request_key)
+);
+"""
+
+
+_RENEW = (
+    "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds"
+    " WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
+)
+_RENEW_WITH_PROGRESS = (
+    "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds,"
+    " progress = ?, total = ?, status_message = ?"
+    " WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
+)
+
+
+def _row_to_record(row: sqlite3.Row) -> TaskRecord:
+    return TaskRecord(
+        task_id=row["task_id"],
+        owner=row["owner"],
+        session_id=row["session_id"],
+        memory_id=row["memory_id"],
+        tool=row["tool"],
+        arguments=json.loads(row["arguments"]),
+        status=row["status"],
+        status_message=row["status_message"],
+        progress=row["progress"],
+        total=row["total"],
+        result=json.loads(row["result"]) if row["result"] else None,
+        error=json.loads(row["error"]) if row["error"] else None,
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        ttl_seconds=row["ttl_seconds"],
+        expires_at=row["expires_at"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        attempts=row["attempts"],
+        completions=row["completions"],
+        publish_due_at=row["publish_due_at"],
+        resumable=bool(row["resumable"]),
+        request_key=row["request_key"],
+    )
+
+
+class SqliteTaskStore(TaskStore):
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared by the engine's worker threads, serialised by a lock:
+        # SQLite allows one writer at a time anyway.
+        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._conn.row_factory = sqlite3.Row
+        self._lock = threading.Lock()
+        with self._lock:
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+        # A second connection for point reads: under WAL it never waits for the writer, so
+        # tasks/get stays fast while hundreds of tasks record progress.
+        self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._reader.row_factory = sqlite3.Row
+        self._read_lock = threading.Lock()
+
+    @property
+    def reads_inline(self) -> bool:
+        return True
+
+    def _fetch(self, task_id: str) -> TaskRecord | None:
+        row = self._conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        return _row_to_record(row) if row else None
+
+    def create(self, new: NewTask, now: float, lease_seconds: float) -> tuple[TaskRecord, bool]:
+        expires = int(now + new.ttl_seconds)
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                if new.request_key is not None:
+                    row = self._conn.execute(
+                        "SELECT task_id FROM request_keys WHERE owner = ? AND request_key = ? AND expires_at >= ?",
+                        (new.owner, new.request_key, int(now)),
+                    ).fetchone()
+                    if row is not None:
+                        existing = self._fetch(row["task_id"])
+                        if existing is not None:
+                            self._conn.execute("COMMIT")
+                            return existing, False
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO request_keys VALUES (?, ?, ?, ?)",
+                        (new.owner, new.request_key, new.task_id, expires),
+                    )
+                self._conn.execute(
+                    "INSERT INTO tasks (task_id, owner, session_id, memory_id, tool, arguments, status,"
+                    " created_at, updated_at, ttl_seconds, expires_at, lease_owner, lease_expires_at,"
+                    " resumable, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        new.task_id,
+                        new.owner,
+                        new.session_id,
+                        new.memory_id,
+                        new.tool,
+                        json.dumps(new.arguments),
+                        c.STATUS_WORKING,
+                        now,
+                        now,
+                        new.ttl_seconds,
+                        expires,
+                        new.worker_id,
+                        now + lease_seconds,
+                        int(new.resumable),
+                        new.request_key,
+                    ),
+                )
+                record = self._fetch(new.task_id)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        assert record is not None
+        return record, True
+
+    def get(self, task_id: str, owner: str, now: float) -> TaskRecord | None:
+        with self._read_lock:
+            row = self._reader.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+        record = _row_to_record(row) if row else None
+        if record is None or record.owner != owner or record.expires_at < now:
+            return None
+        return record
+
+    def list_by_owner(self, owner: str, now: float, limit: int = 50) -> list[TaskRecord]:
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT * FROM tasks WHERE owner = ? AND expires_at >= ? ORDER BY created_at DESC LIMIT ?",
+                (owner, int(now), limit),
+            ).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def heartbeat(
+        self,
+        task_id: str,
+        worker_id: str,
+        now: float,
+        lease_seconds: float,
+        progress: Progress | None = None,
+    ) -> None:
+        if self.heartbeat_many(worker_id, now, lease_seconds, [(task_id, progress)]):
+            raise LeaseLost
+
+    def heartbeat_many(
+        self, worker_id: str, now: float, lease_seconds: float, items: Sequence[tuple[str, Progress | None]]
+    ) -> list[str]:
+        lost: list[str] = []
+        with self._lock:
+            # One transaction (one WAL commit) for the whole flush.
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for task_id, progress in items:
+                    if progress is None:
+                        cursor = self._conn.execute(_RENEW, (now + lease_seconds, now, int(now), task_id, worker_id))
+                    else:
+                        value, total, message = progress
+                        cursor = self._conn.execute(
+                            _RENEW_WITH_PROGRESS,
+                            (now + lease_seconds, now, int(now), value, total, message, task_id, worker_id),
+                        )
+                    if cursor.rowcount != 1:
+                        lost.append(task_id)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return lost
+
+    def finish(
+        self,
+        task_id: str,
+        worker_id: str,
+        status: str,
+        now: float,
+        *,
+        result: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        message: str | None = None,
+        publish_after: float,
+    ) -> TaskRecord:
+        if status not in c.TERMINAL_STATUSES:
+            raise ValueError(f"status={status!r}: expected one of {sorted(c.TERMINAL_STATUSES)}")
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE tasks SET status = ?, result = ?, error = ?,"
+                " status_message = COALESCE(?, status_message),"
+                " updated_at = ?, expires_at = ? + ttl_seconds, lease_owner = NULL, lease_expires_at = NULL,"
+                " completions = completions + 1, publish_due_at = ?"
+                " WHERE task_id = ? AND status = 'working' AND lease_owner = ?",
+                (
+                    status,
+                    json.dumps(result) if result is not None else None,
+                    json.dumps(error) if error is not None else None,
+                    message,
+                    now,
+                    int(now),
+                    publish_after,
+                    task_id,
+                    worker_id,
+                ),
+            )
+            if cursor.rowcount != 1:
+                raise LeaseLost
+            record = self._fetch(task_id)
+        assert record is not None
+        return record
+
+    def cancel(self, task_id: str, owner: str, now: float, message: str, *, publish_after: float) -> TaskRecord | None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE tasks SET status = 'cancelled', status_message = ?, updated_at = ?,"
+                " expires_at = ? + ttl_seconds, lease_owner = NULL, lease_expires_at = NULL,"
+                " completions = completions + 1, publish_due_at = ?"
+                " WHERE task_id = ? AND owner = ? AND status = 'working' AND expires_at >= ?",
+                (message, now, int(now), publish_after, task_id, owner, int(now)),
+            )
+            record = self._fetch(task_id)
+        if record is None or record.owner != owner or record.expires_at < now:
+            return None
+        return record
+
+    def expired_leases(self, now: float, limit: int = 25) -> list[TaskRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM tasks WHERE status = 'working' AND lease_expires_at < ?"
+                " ORDER BY lease_expires_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1,"
+                " updated_at = ?"
+                " WHERE task_id = ? AND status = 'working' AND lease_owner = ? AND lease_expires_at < ?",
+                (new_worker, now + lease_seconds, now, task_id, stale_worker, now),
+            )
+        return cursor.rowcount == 1
+
+    def unpublished(self, now: float, limit: int = 25) -> list[TaskRecord]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT * FROM tasks WHERE publish_due_at IS NOT NULL AND publish_due_at < ?"
+                " ORDER BY publish_due_at LIMIT ?",
+                (now, limit),
+            ).fetchall()
+        return [_row_to_record(r) for r in rows]
+
+    def claim_publish(self, task_id: str, now: float, until: float) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE tasks SET publish_due_at = ? WHERE task_id = ? AND publish_due_at < ?",
+                (until, task_id, now),
+            )
+        return cursor.rowcount == 1
+
+    def mark_published(self, task_id: str) -> None:
+        with self._lock:
+            self._conn.execute("UPDATE tasks SET publish_due_at = NULL WHERE task_id = ?", (task_id,))
+
+    def purge_expired(self, now: float) -> int:
+        with self._lock:
+            self._conn.execute("DELETE FROM request_keys WHERE expires_at < ?", (int(now),))
+            cursor = self._conn.execute("DELETE FROM tasks WHERE expires_at < ?", (int(now),))
+        return cursor.rowcount
+
+    def close(self) -> None:
+        with self._lock, self._read_lock:
+            self._conn.close()
+            self._reader.close()

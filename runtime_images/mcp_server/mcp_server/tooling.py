@@ -1,0 +1,110 @@
+"""What a tool author sees: one async function, a context, and a declaration of how it may run.
+
+    @tool(mode="either", max_duration_seconds=900, resumable=True)
+    async def summarize_csv(path: str, ctx: TaskContext) -> CsvSummary:
+        ...
+        await ctx.report_progress(rows_done, rows_total, f"{rows_done} rows")
+        ctx.raise_if_cancelled()
+
+The engine runs the same function in the request (progress as notifications, a
+time-based heartbeat, a hard maximum duration) or as a durable task (state in the
+task store, lease renewal, cancellation, results to AgentCore Memory).
+"""
+
+from __future__ import annotations
+
+import abc
+import inspect
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import anyio
+
+RunMode = Literal["request", "task", "either"]
+ToolFn = Callable[..., Awaitable[Any]]
+
+
+class TaskCancelled(Exception):
+    """Raised by `raise_if_cancelled` once the caller cancelled the work."""
+
+
+class TaskContext(abc.ABC):
+    """Handed to every engine tool, whichever tier runs it."""
+
+    task_id: str | None = None
+    attempt: int = 1
+
+    @abc.abstractmethod
+    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        """Report measurable progress; the engine forwards and persists it."""
+
+    @property
+    @abc.abstractmethod
+    def cancelled(self) -> bool:
+        """True once the caller asked to cancel (the work should stop soon)."""
+
+    def raise_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise TaskCancelled("cancelled by the caller")
+
+    async def checkpoint(self) -> None:
+        """Yield to the event loop (heartbeats, cancellation, other tasks run) and honour cancellation."""
+        await anyio.sleep(0)
+        self.raise_if_cancelled()
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    fn: ToolFn
+    name: str
+    description: str
+    mode: RunMode
+    max_duration_seconds: float
+    resumable: bool
+    context_param: str
+
+
+def _context_param(fn: ToolFn) -> str:
+    hints = typing.get_type_hints(fn)
+    for name, annotation in hints.items():
+        if inspect.isclass(annotation) and issubclass(annotation, TaskContext):
+            return name
+    raise TypeError(f"tool {fn.__name__!r} must take a parameter annotated TaskContext")
+
+
+def tool(
+    *,
+    mode: RunMode = "either",
+    max_duration_seconds: float = 900,
+    resumable: bool = False,
+    name: str | None = None,
+    description: str | None = None,
+) -> Callable[[ToolFn], ToolSpec]:
+    """Declare an engine tool.
+
+    mode: "request" runs only inside the call, "task" only as a durable task, "either" lets the client choose.
+    max_duration_seconds: past it the work is cancelled and the caller gets an error.
+    resumable: after a lost worker the task is re-run from the start instead of failed
+        (declare it only for idempotent work).
+    """
+    if mode not in ("request", "task", "either"):
+        raise ValueError(f"mode={mode!r}: expected 'request', 'task' or 'either'")
+    if not 0 < max_duration_seconds <= 8 * 3600:
+        raise ValueError(f"max_duration_seconds={max_duration_seconds!r}: expected 0 < value <= 28800")
+
+    def decorate(fn: ToolFn) -> ToolSpec:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"tool {fn.__name__!r} must be an async function")
+        return ToolSpec(
+            fn=fn,
+            name=name or fn.__name__,
+            description=description or inspect.getdoc(fn) or "",
+            mode=mode,
+            max_duration_seconds=max_duration_seconds,
+            resumable=resumable,
+            context_param=_context_param(fn),
+        )
+
+    return decorate

@@ -1,0 +1,221 @@
+"""Strands' MCPClient (mcp 1.x, its own environment) drives the MCP server's durable tasks over loopback,
+and the server's result events are read back through Strands' AgentCore Memory session manager (moto).
+
+Self-contained: the server runs from the MCP image's environment (.venv/mcp) as a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IMAGE_DIR = REPO_ROOT / "runtime_images" / "mcp_server"
+MCP_PYTHON = REPO_ROOT / ".venv" / "mcp" / "bin" / "python"
+MEMORY_ID = "taskMemory-AbCdE12345"
+CONTEXT = {
+    "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": "alice",
+    "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Session-Id": "session-1",
+    "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Memory-Id": MEMORY_ID,
+}
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[bytes]
+    port: int
+    data: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/mcp"
+
+    def ping(self) -> dict[str, Any]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=5) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    if not MCP_PYTHON.exists():
+        pytest.fail(f"{MCP_PYTHON} is missing: run `make test-mcp` (or make test-agent, which builds it) first")
+    data = tmp_path_factory.mktemp("strands")
+    with (data / "sales.csv").open("w") as out:
+        out.write("region,amount\n")
+        for i in range(3000):
+            out.write(f"{('north', 'south')[i % 2]},{i % 10}\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "TASK_SQLITE_PATH": str(data / "tasks.sqlite3"),
+        "RESULT_SINK_SQLITE_PATH": str(data / "results.sqlite3"),
+        "DATASET_ROOT": str(data),
+        "TASK_LEASE_SECONDS": "1.5",
+        "TASK_POLL_INTERVAL_MS": "100",
+    }
+    log = (data / "server.log").open("wb")
+    process = subprocess.Popen(
+        [str(MCP_PYTHON), "-m", "mcp_server", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=IMAGE_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    srv = Server(process, port, data)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            srv.ping()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError((data / "server.log").read_text()) from None
+            time.sleep(0.05)
+    yield srv
+    process.terminate()
+    process.wait(timeout=10)
+    log.close()
+
+
+def strands_client(url: str, poll_timeout: timedelta = timedelta(minutes=1)) -> Any:
+    from mcp.client.streamable_http import streamablehttp_client
+    from strands.tools.mcp import MCPClient
+    from strands.tools.mcp.mcp_tasks import TasksConfig
+
+    return MCPClient(
+        lambda: streamablehttp_client(url, headers=CONTEXT),
+        tasks_config=TasksConfig(poll_timeout=poll_timeout, poll_interval=timedelta(milliseconds=100)),
+    )
+
+
+def test_strands_submits_polls_and_gets_the_result_as_a_task(server: Server) -> None:
+    with strands_client(server.url) as client:
+        tools = {t.tool_name for t in client.list_tools_sync()}
+        assert {"summarize_csv", "model_training"} <= tools
+        assert client._has_server_task_support() and client._should_use_task("summarize_csv")
+        result = client.call_tool_sync(
+            "use-1", "summarize_csv", {"path": "sales.csv", "value_column": "amount", "group_by": "region"}
+        )
+    assert result["status"] == "success", result
+    summary = result["structuredContent"]
+    assert summary["rows"] == 3000
+    assert summary["groups"]["north"]["total"] == sum(i % 10 for i in range(0, 3000, 2))
+    # The task went through the store: it is listed for this actor with its terminal status.
+    with sqlite_rows(server.data / "tasks.sqlite3", "SELECT tool, status FROM tasks WHERE owner = 'alice'") as rows:
+        assert ("summarize_csv", "completed") in rows
+
+
+def test_strands_cancellation_cancels_the_server_task(server: Server) -> None:
+    cancel = threading.Event()
+    with strands_client(server.url) as client:
+        client.list_tools_sync()  # Strands learns each tool's taskSupport from the listing
+        outcome: dict[str, Any] = {}
+        worker = threading.Thread(
+            target=lambda: outcome.update(
+                client.call_tool_sync(
+                    "use-2",
+                    "model_training",
+                    {"model_name": "big", "epochs": 100, "seconds_per_epoch": 0.5},
+                    cancel_signal=cancel,
+                )
+            )
+        )
+        worker.start()
+        deadline = time.monotonic() + 30
+        while server.ping()["status"] != "HealthyBusy":
+            assert time.monotonic() < deadline, "the task never started"
+            time.sleep(0.05)
+        cancel.set()
+        worker.join(timeout=30)
+    assert outcome["status"] == "error"
+    query = "SELECT status, status_message FROM tasks WHERE tool = 'model_training'"
+    deadline = time.monotonic() + 30
+    while True:
+        with sqlite_rows(server.data / "tasks.sqlite3", query) as rows:
+            if rows == [("cancelled", "cancelled by the caller")]:
+                break
+        assert time.monotonic() < deadline, rows
+        time.sleep(0.05)
+    while server.ping()["status"] != "Healthy":
+        assert time.monotonic() < deadline, "work kept running after cancellation"
+        time.sleep(0.05)
+
+
+class sqlite_rows:
+    def __init__(self, path: Path, query: str) -> None:
+        import sqlite3
+
+        self._db = sqlite3.connect(path)
+        self._query = query
+
+    def __enter__(self) -> list[tuple[Any, ...]]:
+        return self._db.execute(self._query).fetchall()
+
+    def __exit__(self, *exc: object) -> None:
+        self._db.close()
+
+
+def test_result_events_are_restored_by_the_strands_session_manager(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boto3
+    from bedrock_agentcore.memory.integrations.strands.config import AgentCoreMemoryConfig
+    from bedrock_agentcore.memory.integrations.strands.session_manager import AgentCoreMemorySessionManager
+    from moto import mock_aws
+
+    monkeypatch.syspath_prepend(str(IMAGE_DIR))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    # The server's own event builder and sink (they import nothing from mcp, so they load here).
+    from mcp_server.results_sink import AgentCoreMemorySink, result_event
+    from mcp_server.store.base import TaskRecord
+
+    done = TaskRecord(
+        task_id="0b7c6b2e-1111-4a2b-9c3d-222222222222",
+        owner="alice",
+        session_id="session-1",
+        memory_id=MEMORY_ID,
+        tool="summarize_csv",
+        arguments={"path": "sales.csv"},
+        status="completed",
+        created_at=time.time() - 60,
+        updated_at=time.time(),
+        ttl_seconds=3600,
+        expires_at=int(time.time()) + 3600,
+        result={"content": [], "structuredContent": {"rows": 3000}},
+    )
+    config = AgentCoreMemoryConfig(memory_id=MEMORY_ID, session_id="session-1", actor_id="alice")
+    with mock_aws():
+        # The agent's session exists first (the user asked for the work in it); moto ignores the
+        # session manager's metadata filter, so the order of events matters here, not in the service.
+        AgentCoreMemorySessionManager(config, region_name="us-east-1").close()
+        sink = AgentCoreMemorySink(client=boto3.client("bedrock-agentcore", region_name="us-east-1"))
+        sink.write(result_event(done, MEMORY_ID))
+        # Days later: a new session manager for the same actor and session restores the history.
+        later = AgentCoreMemorySessionManager(config, region_name="us-east-1")
+        messages = later.list_messages("session-1", "default")
+        later.close()
+    assert len(messages) == 1
+    restored = messages[0].to_message()
+    assert restored["role"] == "user"
+    text = restored["content"][0]["text"]
+    assert text.startswith(f"[background task {done.task_id}] The summarize_csv task started earlier completed")
+    assert '"rows": 3000' in text
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))

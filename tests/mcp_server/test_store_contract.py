@@ -1,0 +1,168 @@
+"""One contract, two stores: SQLite (embedded default) and DynamoDB (moto, schema from the CDK construct)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp_server import constants as c
+from mcp_server.store import LeaseLost, NewTask, TaskStore
+from mcp_server.store.dynamodb import DynamoDbTaskStore
+from mcp_server.store.sqlite import SqliteTaskStore
+
+NOW = 1_800_000_000.0
+LEASE = 30.0
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TaskStore]:
+    if request.param == "sqlite":
+        s: TaskStore = SqliteTaskStore(tmp_path / "tasks.sqlite3")
+    else:
+        client, table = request.getfixturevalue("moto_table")
+        s = DynamoDbTaskStore(table, client=client)
+    yield s
+    s.close()
+
+
+def new_task(owner: str = "alice", request_key: str | None = None, worker: str = "w1", **kw: Any) -> NewTask:
+    return NewTask(
+        task_id=str(uuid.uuid4()),
+        owner=owner,
+        session_id="s1",
+        memory_id="mem1",
+        tool="summarize_csv",
+        arguments={"path": "a.csv"},
+        ttl_seconds=600,
+        worker_id=worker,
+        request_key=request_key,
+        **kw,
+    )
+
+
+def test_create_is_readable_by_owner_only(store: TaskStore) -> None:
+    task, created = store.create(new_task(), NOW, LEASE)
+    assert created and task.status == c.STATUS_WORKING
+    got = store.get(task.task_id, "alice", NOW)
+    assert got is not None and got.arguments == {"path": "a.csv"} and got.memory_id == "mem1"
+    assert store.get(task.task_id, "mallory", NOW) is None
+    assert store.get("no-such-task", "alice", NOW) is None
+
+
+def test_retried_create_with_request_key_returns_the_same_task(store: TaskStore) -> None:
+    first, created = store.create(new_task(request_key="k1"), NOW, LEASE)
+    again, created_again = store.create(new_task(request_key="k1"), NOW + 1, LEASE)
+    assert created and not created_again
+    assert again.task_id == first.task_id
+    other_owner, created_other = store.create(new_task(owner="bob", request_key="k1"), NOW, LEASE)
+    assert created_other and other_owner.task_id != first.task_id
+    assert [t.task_id for t in store.list_by_owner("alice", NOW)] == [first.task_id]
+
+
+def test_heartbeat_records_progress_and_finish_is_terminal_once(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    store.heartbeat(task.task_id, "w1", NOW + 1, LEASE, progress=(3, 10, "chunk 3/10"))
+    mid = store.get(task.task_id, "alice", NOW + 1)
+    assert mid is not None and (mid.progress, mid.total, mid.status_message) == (3, 10, "chunk 3/10")
+    done = store.finish(task.task_id, "w1", c.STATUS_COMPLETED, NOW + 2, result={"rows": 5}, publish_after=NOW + 100)
+    assert done.status == c.STATUS_COMPLETED and done.result == {"rows": 5} and done.completions == 1
+    with pytest.raises(LeaseLost):
+        store.finish(task.task_id, "w1", c.STATUS_FAILED, NOW + 3, error={"message": "late"}, publish_after=NOW + 100)
+    with pytest.raises(LeaseLost):
+        store.heartbeat(task.task_id, "w1", NOW + 3, LEASE)
+    assert (
+        store.cancel(task.task_id, "alice", NOW + 3, "too late", publish_after=NOW + 100).status == c.STATUS_COMPLETED
+    )  # type: ignore[union-attr]
+    final = store.get(task.task_id, "alice", NOW + 4)
+    assert final is not None and final.status == c.STATUS_COMPLETED and final.completions == 1
+
+
+def test_only_the_lease_owner_may_write(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    with pytest.raises(LeaseLost):
+        store.heartbeat(task.task_id, "intruder", NOW + 1, LEASE)
+    with pytest.raises(LeaseLost):
+        store.finish(task.task_id, "intruder", c.STATUS_COMPLETED, NOW + 1, result={}, publish_after=NOW + 100)
+
+
+def test_cancel_is_terminal_and_observed_by_the_worker(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    assert store.cancel(task.task_id, "mallory", NOW + 1, "no", publish_after=NOW + 100) is None
+    cancelled = store.cancel(task.task_id, "alice", NOW + 1, "user asked", publish_after=NOW + 100)
+    assert cancelled is not None and cancelled.status == c.STATUS_CANCELLED
+    with pytest.raises(LeaseLost):
+        store.heartbeat(task.task_id, "w1", NOW + 2, LEASE)
+    with pytest.raises(LeaseLost):
+        store.finish(task.task_id, "w1", c.STATUS_COMPLETED, NOW + 2, result={"late": True}, publish_after=NOW + 100)
+    final = store.get(task.task_id, "alice", NOW + 2)
+    assert final is not None and final.status == c.STATUS_CANCELLED and final.result is None
+
+
+def test_expired_lease_is_found_and_taken_over_once(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    live, _ = store.create(new_task(), NOW, LEASE)
+    store.heartbeat(live.task_id, "w1", NOW + LEASE, LEASE)
+    later = NOW + LEASE + 1
+    assert [t.task_id for t in store.expired_leases(later)] == [task.task_id]
+    assert store.take_over(task.task_id, "w1", "w2", later, LEASE)
+    assert not store.take_over(task.task_id, "w1", "w3", later, LEASE)
+    taken = store.get(task.task_id, "alice", later)
+    assert taken is not None and taken.lease_owner == "w2" and taken.attempts == 2
+    with pytest.raises(LeaseLost):
+        store.heartbeat(task.task_id, "w1", later, LEASE)
+    assert store.expired_leases(later) == []
+    store.finish(task.task_id, "w2", c.STATUS_FAILED, later, error={"message": "worker lost"}, publish_after=NOW + 100)
+    assert store.expired_leases(later + 10 * LEASE) == [store.get(live.task_id, "alice", later)]
+
+
+def test_expired_tasks_are_not_found_and_purged(store: TaskStore) -> None:
+    task, _ = store.create(new_task(request_key="k"), NOW, LEASE)
+    store.finish(task.task_id, "w1", c.STATUS_COMPLETED, NOW + 1, result={}, publish_after=NOW + 100)
+    after_ttl = NOW + 1 + 600 + 1
+    assert store.get(task.task_id, "alice", NOW + 600) is not None
+    assert store.get(task.task_id, "alice", after_ttl) is None
+    assert store.list_by_owner("alice", after_ttl) == []
+    store.purge_expired(after_ttl)
+    assert store.get(task.task_id, "alice", NOW + 2) is None or isinstance(store, DynamoDbTaskStore)
+    again, created = store.create(new_task(request_key="k"), after_ttl, LEASE)
+    assert created and again.task_id != task.task_id
+
+
+def test_moto_table_matches_the_construct(table_definition: dict[str, Any]) -> None:
+    # The store relies on these names; the construct is the source of truth.
+    assert table_definition["KeySchema"] == [{"AttributeName": "task_id", "KeyType": "HASH"}]
+    indexes = {g["IndexName"]: g["KeySchema"] for g in table_definition["GlobalSecondaryIndexes"]}
+    assert [k["AttributeName"] for k in indexes["by_owner"]] == ["owner", "created_at"]
+    assert [k["AttributeName"] for k in indexes["by_lease"]] == ["lease_state", "lease_expires_at"]
+    assert table_definition["_ttl_attribute"] == "expires_at"
+
+
+def test_batched_renewal_reports_the_leases_lost(store: TaskStore) -> None:
+    kept, _ = store.create(new_task(), NOW, LEASE)
+    cancelled, _ = store.create(new_task(), NOW, LEASE)
+    store.cancel(cancelled.task_id, "alice", NOW + 1, "stop", publish_after=NOW + 100)
+    lost = store.heartbeat_many("w1", NOW + 2, LEASE, [(kept.task_id, (5, 10, "half")), (cancelled.task_id, None)])
+    assert lost == [cancelled.task_id]
+    got = store.get(kept.task_id, "alice", NOW + 2)
+    assert got is not None and got.progress == 5 and got.lease_expires_at == NOW + 2 + LEASE
+
+
+def test_result_events_due_after_a_terminal_transition(store: TaskStore) -> None:
+    done, _ = store.create(new_task(), NOW, LEASE)
+    cancelled, _ = store.create(new_task(), NOW, LEASE)
+    store.finish(done.task_id, "w1", c.STATUS_COMPLETED, NOW + 1, result={}, publish_after=NOW + 31)
+    store.cancel(cancelled.task_id, "alice", NOW + 2, "stop", publish_after=NOW + 32)
+    assert store.unpublished(NOW + 30) == []
+    overdue = store.unpublished(NOW + 40)
+    assert {r.task_id for r in overdue} == {done.task_id, cancelled.task_id}
+    assert store.expired_leases(NOW + 40) == []  # overdue events are not lost workers
+    assert store.claim_publish(done.task_id, NOW + 40, NOW + 70)
+    assert not store.claim_publish(done.task_id, NOW + 41, NOW + 71)  # one publisher at a time
+    store.mark_published(done.task_id)
+    store.mark_published(cancelled.task_id)
+    assert store.unpublished(NOW + 1000) == []
+    record = store.get(done.task_id, "alice", NOW + 40)
+    assert record is not None and record.publish_due_at is None and record.status == c.STATUS_COMPLETED
