@@ -20,8 +20,9 @@ OWNER_INDEX = "by_owner"
 OWNER_INDEX_PARTITION_KEY = "owner"
 OWNER_INDEX_SORT_KEY = "created_at"
 LEASE_INDEX = "by_lease"
-# Sparse index: only items whose work is running carry ``lease_state``, so the
-# sweeper that recovers lost workers reads running tasks only.
+# Sparse index: only items with pending work carry ``lease_state`` (running tasks, and
+# finished ones whose memory event is still to be written), so the sweeper that
+# recovers lost workers reads just those.
 LEASE_INDEX_PARTITION_KEY = "lease_state"
 LEASE_INDEX_SORT_KEY = "lease_expires_at"
 TTL_ATTRIBUTE = "expires_at"
