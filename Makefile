@@ -46,13 +46,19 @@ $(eval $(call venv_rule,agent,runtime_images/agent/requirements.txt tests/agent/
 # The handoff tests synthesize the workflow, so this one also has the CDK app's packages.
 $(eval $(call venv_rule,lambdas,requirements.txt lambdas/requirements.txt tests/lambdas/requirements.txt))
 
+# The official MCP conformance suite (and the Node >= 22 it needs, from the npm registry).
+CONFORMANCE := tests/conformance/node_modules/.installed
+$(CONFORMANCE): tests/conformance/package.json tests/conformance/package-lock.json
+	cd tests/conformance && npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $@
+
 $(CDK): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 .PHONY: install
 install: $(VENV)/cdk/.installed $(VENV)/infra-test/.installed $(VENV)/mcp/.installed $(VENV)/agent/.installed \
-	$(VENV)/lambdas/.installed $(CDK)
+	$(VENV)/lambdas/.installed $(CDK) $(CONFORMANCE)
 
 # ---------------------------------------------------------------- main job
 .PHONY: synth
@@ -76,7 +82,7 @@ test-infra: $(VENV)/infra-test/.installed $(CDK)
 test-lambdas: $(VENV)/lambdas/.installed
 	$(VENV)/lambdas/bin/python -m pytest tests/lambdas $(PYTEST_ARGS)
 
-test-mcp: $(VENV)/mcp/.installed
+test-mcp: $(VENV)/mcp/.installed $(CONFORMANCE)
 	$(VENV)/mcp/bin/python -m pytest tests/mcp_server $(PYTEST_ARGS)
 
 test-agent: $(VENV)/agent/.installed $(VENV)/mcp/.installed

@@ -90,6 +90,8 @@ class RuntimeStack(Stack):
                 "TASK_TABLE_NAME": task_table.table.table_name,
                 "MCP_SESSION_IDLE_TIMEOUT_SECONDS": str(config.mcp_server.idle_timeout_seconds),
                 "HANDOFF_BUS_NAME": handoff_bus.event_bus_name,
+                # The dimension of the task engine's embedded metrics (see Observability).
+                "KIT_ENVIRONMENT": config.name,
             },
             **common,
         )

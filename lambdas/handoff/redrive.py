@@ -35,7 +35,9 @@ def redrive(*, queue_url: str, state_machine_arn: str, dry_run: bool = False, re
     result = Redriven(started=[], skipped=[])
     seen: list[str] = []  # receipt handles to make visible again (dry run, skipped)
     while True:
-        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=60).get(
+            "Messages", []
+        )
         if not messages:
             for handle in seen:
                 sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
@@ -64,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list what would be started; change nothing")
     parser.add_argument("--region")
     args = parser.parse_args(argv)
-    done = redrive(queue_url=args.queue_url, state_machine_arn=args.state_machine_arn, dry_run=args.dry_run, region=args.region)
+    done = redrive(
+        queue_url=args.queue_url, state_machine_arn=args.state_machine_arn, dry_run=args.dry_run, region=args.region
+    )
     for name in done.started:
         print(("would start " if args.dry_run else "started ") + name)
     for message_id in done.skipped:

@@ -34,3 +34,16 @@ def test_every_variable_the_stack_sets_is_one_the_server_reads(synthesized) -> N
     read_by_server = {value for name, value in vars(constants).items() if name.startswith("ENV_")}
     props = synthesized.template_json("dev", "runtimes")["Resources"][MCP_RUNTIME]["Properties"]
     assert set(props["EnvironmentVariables"]) - read_by_server == set()
+
+
+def test_dashboard_and_alarms_read_the_metrics_the_server_emits() -> None:
+    from stacks.constructs import observability
+
+    constants = load("constants")
+    assert (constants.METRICS_NAMESPACE, constants.METRICS_DIMENSION) == (
+        observability.TASK_NAMESPACE,
+        observability.TASK_DIMENSION,
+    )
+    emitter = (MCP_PACKAGE / "metrics.py").read_text()
+    for name in observability.TASK_METRICS:
+        assert f'"{name}"' in emitter, name

@@ -86,3 +86,11 @@ def test_an_existing_topic_from_config_is_used_instead(tmp_path: Path) -> None:
     template.resource_count_is("AWS::SNS::Topic", 0)
     for props in template.find_resources("AWS::CloudWatch::Alarm").values():
         assert props["Properties"]["AlarmActions"] == ["arn:aws:sns:us-east-1:123456789012:platform-pager"]
+
+
+def test_the_mcp_server_emits_metrics_under_the_dimension_the_alarms_read(synthesized) -> None:
+    runtime = synthesized.template_json("dev", "runtimes")["Resources"]["McpServerRuntime59F17E8D"]
+    assert runtime["Properties"]["EnvironmentVariables"]["KIT_ENVIRONMENT"] == "dev"
+    (props,) = [p for n, p in alarms(synthesized, "dev").items() if n.startswith("ObservabilityLostWorkerRecoveries")]
+    assert props["Dimensions"] == [{"Name": observability.TASK_DIMENSION, "Value": "dev"}]
+    assert props["Namespace"] == observability.TASK_NAMESPACE

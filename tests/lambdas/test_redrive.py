@@ -7,7 +7,6 @@ import json
 import boto3
 from handoff.redrive import redrive
 from moto import mock_aws
-
 from test_workflow import detail
 
 
@@ -17,10 +16,13 @@ def test_redrive_starts_executions_and_leaves_foreign_messages() -> None:
         sfn = boto3.client("stepfunctions", region_name="us-east-1")
         queue = sqs.create_queue(QueueName="dead-letters")["QueueUrl"]
         machine = sfn.create_state_machine(
-            name="handoff", definition=json.dumps({"StartAt": "S", "States": {"S": {"Type": "Succeed"}}}),
+            name="handoff",
+            definition=json.dumps({"StartAt": "S", "States": {"S": {"Type": "Succeed"}}}),
             roleArn="arn:aws:iam::123456789012:role/x",
         )["stateMachineArn"]
-        events = [{"source": "agent-kit.mcp-server", "detail-type": "Handoff Requested", "detail": detail()} for _ in range(3)]
+        events = [
+            {"source": "agent-kit.mcp-server", "detail-type": "Handoff Requested", "detail": detail()} for _ in range(3)
+        ]
         for event in events:
             sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
         sqs.send_message(QueueUrl=queue, MessageBody="not json")

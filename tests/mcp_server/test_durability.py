@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -73,4 +74,9 @@ async def test_tasks_survive_kill_9_of_the_server(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "results.sqlite3") as db:
         tokens = [row[0] for row in db.execute("SELECT client_token FROM events")]
     assert sorted(tokens) == sorted(f"{tid}-terminal" for tid in created)
+    # The sweeper counts each recovered task once (LostWorkerRecoveries, an EMF line).
+    lines = [json.loads(line) for line in second.log().splitlines() if line.startswith('{"_aws"')]
+    recovered = [line["task_id"] for line in lines if "LostWorkerRecoveries" in line]
+    lost = [tid for tid, record in at_kill.items() if record.status == "working"]  # type: ignore[union-attr]
+    assert sorted(recovered) == sorted(lost)
     store.close()

@@ -8,6 +8,7 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPError
 from mcp_server.tooling import TaskContext, tool
 from tests_support import CONTEXT, InProcessServer, client, task_call, tasks_extension, test_settings
 
@@ -86,6 +87,12 @@ async def test_modes_are_enforced(server: InProcessServer) -> None:
         tools = {t.name: t for t in (await session.list_tools()).tools}
         assert tools["counts_until_cancelled"].execution.task_support == "required"  # type: ignore[union-attr]
         assert tools["echo"].execution is None and "start_echo" not in tools
+        # SEP-1686: a `required` tool called without params.task is -32601 on the 2025 era.
+        with pytest.raises(MCPError, match="taskSupport 'required'") as refused:
+            await session.call_tool("counts_until_cancelled", {"limit": 5})
+        assert refused.value.error.code == -32601
+    async with client(server.mcp_url, CONTEXT, mode="auto") as session:
+        # A 2026-era client without the tasks extension gets a tool error naming the alternatives.
         task_only = await session.call_tool("counts_until_cancelled", {"limit": 5})
         assert task_only.is_error and "runs only as a durable task" in task_only.content[0].text
     async with client(server.mcp_url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:

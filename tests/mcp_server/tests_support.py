@@ -283,3 +283,44 @@ def test_settings(tmp: Path, **overrides: Any) -> Any:
 
 
 test_settings.__test__ = False  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- raw JSON-RPC for what the SDK client has no helper for
+async def raw_request(session: Any, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Send any request with the SDK session (its transport, session id and headers) and return the raw result."""
+    from pydantic import TypeAdapter
+
+    if not hasattr(session, "send_request"):
+        session = session.session
+    if method == "tools/call":
+        # The SDK validates every tools/call answer as a CallToolResult, which a 2025-era
+        # CreateTaskResult is not: this one goes through the session's dispatcher unvalidated.
+        opts: Any = {"headers": {"Mcp-Name": (params or {}).get("name", "")}, "timeout": 60}
+        return dict(await session._dispatcher.send_raw_request(method, params, opts))
+    request = _task_request(method, params or {})
+    # The Mcp-Name header names the tool for tools/call and the task for tasks/*; tasks/list has none.
+    type(request).name_param = (
+        "name" if method == "tools/call" else ("taskId" if params and "taskId" in params else None)
+    )
+    return await session.send_request(request, TypeAdapter(dict[str, Any]))
+
+
+def task_status_listener(received: list[dict[str, Any]]) -> Any:
+    """A client extension that records every notifications/tasks/status (the SDK client has no typed hook for it)."""
+    from mcp.client import ClientExtension
+    from mcp.client.extension import NotificationBinding
+    from pydantic import BaseModel, ConfigDict
+
+    class AnyParams(BaseModel):
+        model_config = ConfigDict(extra="allow")
+
+    async def record(params: AnyParams) -> None:
+        received.append(params.model_dump())
+
+    class TaskStatusListener(ClientExtension):
+        identifier = "com.example/task-status-listener"
+
+        def notifications(self) -> list[Any]:
+            return [NotificationBinding(method="notifications/tasks/status", params_type=AnyParams, handler=record)]
+
+    return TaskStatusListener()

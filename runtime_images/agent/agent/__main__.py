@@ -14,8 +14,12 @@ def main() -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     from agent.app import app
+    from agent.logs import configure_logging
 
-    app.run(host=settings.host, port=settings.port)
+    # After the app exists: it installs its own log handler, which this replaces.
+    configure_logging()
+    # log_config=None: uvicorn keeps the JSON handler instead of installing its text one.
+    app.run(host=settings.host, port=settings.port, log_config=None)
     return 0
 
 

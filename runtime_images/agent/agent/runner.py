@@ -13,6 +13,7 @@ from strands.models import Model
 
 from agent import events
 from agent.identity import IdentityError, resolve_actor
+from agent.logs import set_log_context
 from agent.mcp_connection import ReconnectingMCPClient, build_mcp_client, context_headers
 from agent.memory import recent_results, results_context, session_manager
 from agent.settings import SESSION_ID_RE, Settings
@@ -124,6 +125,8 @@ async def run(
     except (InvocationError, IdentityError) as exc:
         yield events.error(str(exc))
         return
+    set_log_context(actor=actor_id, session=conversation)
+    logger.info("invocation started", extra={"action": invocation.action})
 
     client: ReconnectingMCPClient | None = None
     closers: list[Callable[[], object]] = []
@@ -141,6 +144,7 @@ async def run(
         else:
             async for event in _chat(invocation, settings, conversation, actor_id, client, model_factory, closers):
                 yield event
+        logger.info("invocation finished", extra={"action": invocation.action})
         yield {"type": "done", "session_id": conversation, "actor_id": actor_id}
     except (InvocationError, IdentityError) as exc:
         yield events.error(str(exc))

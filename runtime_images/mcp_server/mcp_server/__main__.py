@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import sys
 
 import uvicorn
 
 from mcp_server.app import build
+from mcp_server.logs import configure_logging
 from mcp_server.settings import SettingsError, load_settings
 
 
@@ -24,9 +24,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=settings.port, help="port to listen on (env MCP_PORT)")
     args = parser.parse_args(argv)
     settings = dataclasses.replace(settings, host=args.host, port=args.port)
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_level, static={"environment": settings.environment})
     assembled = build(settings)
-    uvicorn.run(assembled.app, host=settings.host, port=settings.port, log_level=settings.log_level.lower())
+    # log_config=None: uvicorn keeps the JSON handler instead of installing its text one.
+    uvicorn.run(
+        assembled.app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+    )
     return 0
 
 

@@ -16,14 +16,20 @@ from starlette.responses import JSONResponse
 
 from mcp_server import constants as c
 from mcp_server.engine import TaskEngine
+from mcp_server.event_store import MemoryEventStore
+from mcp_server.handoff.emitter import make_emitter
 from mcp_server.in_request import run_in_request
+from mcp_server.live import LiveTasks
 from mcp_server.plain_tools import start_tool, task_tools
 from mcp_server.protocol import TasksExtension, TasksMiddleware
+from mcp_server.request_logging import RequestLogMiddleware
 from mcp_server.results_sink import AgentCoreMemorySink, NullSink, ResultSink, SqliteSink
+from mcp_server.sessions import SessionLog, transport_security
 from mcp_server.settings import Settings
 from mcp_server.store.base import TaskStore
 from mcp_server.tooling import ToolSpec
 from mcp_server.tools import example_tools
+from mcp_server.tools.handoff_request import handoff_tools
 
 SERVER_NAME = "long_running_tasks"
 
@@ -74,7 +80,11 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
     tools: dict[str, Tool] = {}
     engine = TaskEngine(store or make_store(settings), make_sink(settings), settings, {s.name: s for s in specs}, tools)
     tools.update({spec.name: engine_tool(spec, engine) for spec in specs})
+    live = LiveTasks()  # progress and status of durable tasks, pushed to the 2025-era session that made them
+    engine.listeners.append(live)
     extra = [start_tool(spec, engine) for spec in specs if spec.mode != "request"] + task_tools(engine)
+    emitter = make_emitter(settings)
+    extra += handoff_tools(emitter)
     server: MCPServer[Any] = MCPServer(
         SERVER_NAME,
         instructions=(
@@ -84,7 +94,8 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
         ),
         tools=[*tools.values(), *extra],
         extensions=[TasksExtension(engine)],
-        middleware=[TasksMiddleware(engine)],
+        # Outermost first: the caller's fields are on every log line the task layer writes.
+        middleware=[RequestLogMiddleware(), TasksMiddleware(engine, live)],
         log_level=settings.log_level,  # type: ignore[arg-type]
     )
 
@@ -99,13 +110,21 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
         stateless_http=False,
         session_idle_timeout=settings.session_idle_timeout_seconds,
         host=settings.host,
+        transport_security=transport_security(settings),
+        # SSE resumability (SEP-1699): a client whose stream drops resumes it with Last-Event-ID.
+        event_store=MemoryEventStore(),
+        retry_interval=1000,
     )
+    app.add_middleware(SessionLog)
     mcp_lifespan = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(a: Starlette) -> AsyncIterator[None]:
-        async with engine.running(), mcp_lifespan(a):
-            yield
+        try:
+            async with engine.running(), live.running(), mcp_lifespan(a):
+                yield
+        finally:
+            emitter.close()
 
     app.router.lifespan_context = lifespan
     logging.getLogger(__name__).info("task engine %s using %s store", engine.worker_id, settings.store)

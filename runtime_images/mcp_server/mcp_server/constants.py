@@ -37,3 +37,14 @@ ENV_TASK_TABLE_NAME = "TASK_TABLE_NAME"
 ENV_MEMORY_ID = "MEMORY_ID"
 ENV_AWS_REGION = "AWS_REGION"
 ENV_SESSION_IDLE_TIMEOUT = "MCP_SESSION_IDLE_TIMEOUT_SECONDS"
+# Extra Host header values the MCP endpoint accepts, comma-separated (DNS-rebinding protection).
+ENV_ALLOWED_HOSTS = "MCP_ALLOWED_HOSTS"
+# Where handoff requests go (unset: the local outbox next to the task store).
+ENV_HANDOFF_BUS_NAME = "HANDOFF_BUS_NAME"
+# The value of the task metrics' Environment dimension (the dashboard's env name).
+ENV_KIT_ENVIRONMENT = "KIT_ENVIRONMENT"
+
+# Task engine metrics (CloudWatch embedded metric format); the CDK dashboard and alarms
+# (stacks/constructs/observability.py) read these exact names.
+METRICS_NAMESPACE = "AgentKit/TaskEngine"
+METRICS_DIMENSION = "Environment"

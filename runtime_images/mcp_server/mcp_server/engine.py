@@ -17,7 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -25,6 +25,8 @@ from mcp.server.mcpserver.tools import Tool
 
 from mcp_server import constants as c
 from mcp_server.caller import Caller
+from mcp_server.logs import log_context, set_log_context
+from mcp_server.metrics import TaskMetrics
 from mcp_server.results_sink import ResultSink, result_event
 from mcp_server.settings import Settings
 from mcp_server.store.base import LeaseLost, NewTask, TaskRecord, TaskStore
@@ -40,6 +42,19 @@ DEADLINE_EXCEEDED = -32002
 # A resumable task whose worker keeps dying is failed rather than re-run forever.
 MAX_ATTEMPTS = 3
 PURGE_EVERY_SECONDS = 60.0
+# Without a total, progress is logged at most once per this interval.
+PROGRESS_LOG_SECONDS = 60.0
+
+
+class TaskListener(Protocol):
+    """Told of running tasks' progress and terminal transitions (e.g. to push them to a live connection).
+
+    Called on the event loop; must not block.
+    """
+
+    def progressed(self, task_id: str, progress: float, total: float | None, message: str | None) -> None: ...
+
+    def ended(self, record: TaskRecord) -> None: ...
 
 
 class DurableContext(TaskContext):
@@ -50,17 +65,34 @@ class DurableContext(TaskContext):
         self._progress: tuple[float, float | None, str | None] | None = None
         self._dirty = False
         self._cancelled = False
+        self._logged_stage: int | None = None
 
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         # Recorded here, written by the lease loop: a tool may report far more often
         # than the store should be written.
         self._progress = (float(progress), None if total is None else float(total), message)
+        self._log_stage(float(progress), total)
         self._dirty = True
         self._on_update()
         await anyio.sleep(0)
 
+    def _log_stage(self, progress: float, total: float | None) -> None:
+        """Log the first report, then each quarter reached (each minute when there is no total).
+
+        A few lines per task however often the tool reports. Numbers only: the progress
+        message is the tool's own text and may quote its input.
+        """
+        stage = int(4 * progress / total) if total else int(time.monotonic() // PROGRESS_LOG_SECONDS)
+        if stage != self._logged_stage:
+            self._logged_stage = stage
+            logger.info("task progress", extra={"progress": progress, "total": total})
+
     def take_progress(self) -> tuple[float, float | None, str | None] | None:
         self._dirty = False
+        return self._progress
+
+    @property
+    def last_progress(self) -> tuple[float, float | None, str | None] | None:
         return self._progress
 
     @property
@@ -82,6 +114,7 @@ class _Running:
     owner: str
     last_renew: float
     lost: str | None = None
+    session: str | None = None
 
 
 class TaskEngine:
@@ -92,12 +125,15 @@ class TaskEngine:
         settings: Settings,
         specs: Mapping[str, ToolSpec],
         tools: Mapping[str, Tool],
+        metrics: TaskMetrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics or TaskMetrics(settings.environment)
         self.sink = sink
         self.settings = settings
         self.specs = dict(specs)
         self.tools = tools  # filled by the caller once the tools exist (they refer back to the engine)
+        self.listeners: list[TaskListener] = []
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.last_update = time.time()
         self._running: dict[str, _Running] = {}
@@ -176,6 +212,9 @@ class TaskEngine:
         )
         record, created = await self._call(self.store.create, new, time.time(), self.settings.lease_seconds)
         if created:
+            with log_context(task_id=record.task_id, actor=record.owner, session=record.session_id, tool=tool_name):
+                logger.info("task created", extra={"ttl_seconds": record.ttl_seconds})
+            self.metrics.started(record.task_id, tool_name)
             self._spawn(record)
         return record
 
@@ -209,6 +248,10 @@ class TaskEngine:
             running.ctx.mark_cancelled()
             running.scope.cancel()
         if record is not None and record.status == c.STATUS_CANCELLED:
+            # updated_at is exactly `now` only if this call's conditional update applied:
+            # a concurrent canceller also sees "cancelled" but must not count it again.
+            if record.updated_at == now:
+                self._ended(record)
             self.touch()
             await self._publish(record)
         return record
@@ -220,10 +263,15 @@ class TaskEngine:
         self._tg.start_soon(self._run, record)
 
     async def _run(self, record: TaskRecord) -> None:
+        # This coroutine is its own asyncio task: the context set here is the task's alone.
+        set_log_context(task_id=record.task_id, actor=record.owner, session=record.session_id, tool=record.tool)
+        logger.info("task running", extra={"attempt": record.attempts})
         spec = self.specs[record.tool]
         tool = self.tools[record.tool]
-        ctx = DurableContext(record.task_id, record.attempts, self.touch)
-        running = _Running(anyio.CancelScope(), ctx, record.owner, last_renew=time.monotonic())
+        ctx = DurableContext(record.task_id, record.attempts, lambda: self._progressed(ctx))
+        running = _Running(
+            anyio.CancelScope(), ctx, record.owner, last_renew=time.monotonic(), session=record.session_id
+        )
         self._running[record.task_id] = running
         self.touch()
         outcome: tuple[str, dict[str, Any] | None, dict[str, Any] | None, str | None] | None = None
@@ -251,7 +299,8 @@ class TaskEngine:
         except TaskCancelled as exc:
             return c.STATUS_CANCELLED, None, None, str(exc)
         except Exception as exc:  # the tool's own failure becomes the task's outcome
-            logger.info("task %s (%s) failed: %r", record.task_id, spec.name, exc)
+            # The type only: the message may quote the arguments; it is in the task's error.
+            logger.info("task tool raised", extra={"error_type": type(exc).__name__})
             message = f"{spec.name} failed: {exc}"
             return c.STATUS_FAILED, None, {"code": TOOL_FAILED, "message": message}, message
         return (
@@ -303,7 +352,8 @@ class TaskEngine:
         current = await self._call(self.store.get, task_id, running.owner, time.time())
         running.lost = current.status if current is not None else "gone"
         running.ctx.mark_cancelled()
-        logger.info("task %s: lease lost (%s); stopping its work", task_id, running.lost)
+        with log_context(task_id=task_id, actor=running.owner, session=running.session):
+            logger.info("task lease lost (%s); stopping its work", running.lost)
         running.scope.cancel()
 
     async def _finish(
@@ -330,8 +380,28 @@ class TaskEngine:
             )
         except LeaseLost:
             return  # cancelled or taken over meanwhile: whoever ended it published it
+        self._ended(record)
         self.touch()
         await self._publish(record)
+
+    def _progressed(self, ctx: DurableContext) -> None:
+        self.touch()
+        if ctx.last_progress is not None:
+            for listener in self.listeners:
+                listener.progressed(ctx.task_id, *ctx.last_progress)
+
+    def _ended(self, record: TaskRecord) -> None:
+        """Log and count one terminal transition; called only by the caller that applied it."""
+        duration = record.updated_at - record.created_at
+        with log_context(task_id=record.task_id, actor=record.owner, session=record.session_id, tool=record.tool):
+            logger.info(
+                "task %s",
+                record.status,
+                extra={"status": record.status, "duration_seconds": round(duration, 3), "attempts": record.attempts},
+            )
+        self.metrics.finished(record.task_id, record.tool, record.status, duration)
+        for listener in self.listeners:
+            listener.ended(record)
 
     async def _publish(self, record: TaskRecord) -> None:
         """Write the terminal event, then clear the task's publication due date.
@@ -346,7 +416,8 @@ class TaskEngine:
                 await self._call(self.store.mark_published, record.task_id)
                 return
             except Exception:
-                logger.exception("task %s: writing the result event failed (attempt %d)", record.task_id, attempt + 1)
+                with log_context(task_id=record.task_id, actor=record.owner, session=record.session_id):
+                    logger.exception("task result event not written (attempt %d)", attempt + 1)
                 await anyio.sleep(0.5 * 2**attempt)
 
     async def republish_overdue(self) -> int:
@@ -394,14 +465,17 @@ class TaskEngine:
             if not taken:
                 continue  # another server instance got there first
             recovered += 1
+            # Counted here, once: only one sweeper's conditional take-over succeeds.
+            self.metrics.lost_worker_recovered(record.task_id, record.tool)
             spec = self.specs.get(record.tool)
-            if spec is not None and spec.resumable and record.attempts < MAX_ATTEMPTS:
-                logger.info(
-                    "task %s: worker %s lost; re-running (attempt %d)",
-                    record.task_id,
-                    record.lease_owner,
-                    record.attempts + 1,
+            rerun = spec is not None and spec.resumable and record.attempts < MAX_ATTEMPTS
+            with log_context(task_id=record.task_id, actor=record.owner, session=record.session_id, tool=record.tool):
+                logger.warning(
+                    "task worker lost; %s",
+                    "re-running" if rerun else "failing it",
+                    extra={"lost_worker": record.lease_owner, "attempt": record.attempts},
                 )
+            if rerun:
                 record.attempts += 1
                 record.lease_owner = self.worker_id
                 self._spawn(record)

@@ -15,6 +15,9 @@ which a 2025-era CreateTaskResult is not.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -23,13 +26,14 @@ import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS, RequestParams
+from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, RequestParams
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, ValidationError
 
 from mcp_server import constants as c
 from mcp_server.caller import Caller, CallerContextError, caller_from_headers
 from mcp_server.engine import TaskEngine
+from mcp_server.live import LiveTasks
 from mcp_server.store.base import TaskRecord
 
 REQUEST_KEY_META = "requestKey"
@@ -84,11 +88,37 @@ def _error_result(message: str, modern: bool) -> dict[str, Any]:
     return result
 
 
+def task_support(engine: TaskEngine, tool_name: str) -> str:
+    """SEP-1686 `execution.taskSupport` of a tool, from its declaration (absent means forbidden)."""
+    spec = engine.specs.get(tool_name)
+    if spec is None or spec.mode == "request":
+        return "forbidden"
+    return "required" if spec.mode == "task" else "optional"
+
+
+def requested_ttl_seconds(task: Any) -> int | None:
+    """`params.task` of a 2025-era tools/call: `{ttl?: positive integer milliseconds}`; raises MCPError otherwise."""
+    if not isinstance(task, dict):
+        raise MCPError(
+            code=INVALID_PARAMS, message=f"params.task: expected an object such as {{'ttl': 60000}}, got {task!r:.80}"
+        )
+    ttl_ms = task.get("ttl")
+    if ttl_ms is None:
+        return None
+    if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int | float) or not math.isfinite(ttl_ms) or ttl_ms <= 0:
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message=f"params.task.ttl={ttl_ms!r:.80}: expected a positive number of milliseconds",
+        )
+    return math.ceil(ttl_ms / 1000)
+
+
 class TasksMiddleware:
     """Task creation on tools/call, plus the task capability/tool annotations of the 2025 era."""
 
-    def __init__(self, engine: TaskEngine) -> None:
+    def __init__(self, engine: TaskEngine, live: LiveTasks | None = None) -> None:
         self.engine = engine
+        self.live = live
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         if ctx.method == "tools/call" and ctx.request_id is not None:
@@ -100,18 +130,20 @@ class TasksMiddleware:
             result["capabilities"]["tasks"] = {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}
         elif ctx.method == "tools/list" and isinstance(result, dict):
             for tool in result.get("tools", []):
-                spec = self.engine.specs.get(tool.get("name"))
-                if spec is not None and spec.mode != "request":
-                    tool["execution"] = {"taskSupport": "required" if spec.mode == "task" else "optional"}
+                support = task_support(self.engine, tool.get("name"))
+                if support != "forbidden":
+                    tool["execution"] = {"taskSupport": support}
         return result
 
     async def _maybe_create(self, ctx: ServerRequestContext[Any, Any]) -> dict[str, Any] | None:
         params = ctx.params or {}
         name = params.get("name")
+        modern = _is_modern(ctx)
+        if not modern and isinstance(name, str):
+            self._check_task_support(name, params)
         spec = self.engine.specs.get(name) if isinstance(name, str) else None
         if spec is None or spec.mode == "request":
             return None
-        modern = _is_modern(ctx)
         if modern:
             # SEP-2663: the server decides; it answers with a task whenever the client can take one.
             if not _declares_tasks_extension(ctx):
@@ -121,8 +153,7 @@ class TasksMiddleware:
             task = params.get("task")
             if task is None:
                 return None
-            ttl_ms = task.get("ttl") if isinstance(task, dict) else None
-            ttl_seconds = math.ceil(ttl_ms / 1000) if isinstance(ttl_ms, int | float) and ttl_ms > 0 else None
+            ttl_seconds = requested_ttl_seconds(task)
         try:
             caller = caller_of(ctx, self.engine)
         except CallerContextError as exc:
@@ -141,7 +172,38 @@ class TasksMiddleware:
         wire = task_wire(record, self.engine.settings.poll_interval_ms, modern)
         if modern:
             return {"resultType": "task", **wire}
+        if self.live is not None and record.status not in c.TERMINAL_STATUSES:
+            poll_ms = self.engine.settings.poll_interval_ms
+            self.live.watch(
+                record.task_id, ctx.session, _progress_token(params), lambda r: task_wire(r, poll_ms, modern=False)
+            )
         return {"task": wire, "_meta": {RELATED_TASK_META: {"taskId": record.task_id}}}
+
+    def _check_task_support(self, name: str, params: Any) -> None:
+        """SEP-1686: a `required` tool called without `task`, or a `forbidden` one with it, is -32601."""
+        support = task_support(self.engine, name)
+        if support == "required" and params.get("task") is None:
+            raise MCPError(
+                code=METHOD_NOT_FOUND,
+                message=(
+                    f"tool {name!r} has execution.taskSupport 'required': call it with params.task "
+                    f"(e.g. {{'ttl': 60000}}), or use start_{name}"
+                ),
+            )
+        if support == "forbidden" and params.get("task") is not None:
+            raise MCPError(
+                code=METHOD_NOT_FOUND,
+                message=(
+                    f"tool {name!r} cannot run as a task (execution.taskSupport is 'forbidden' or the tool "
+                    "does not exist): call it without params.task"
+                ),
+            )
+
+
+def _progress_token(params: Any) -> Any:
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    token = meta.get("progressToken") if isinstance(meta, dict) else None
+    return token if isinstance(token, str | int) and not isinstance(token, bool) else None
 
 
 class TaskIdParams(RequestParams):
@@ -153,7 +215,28 @@ class UpdateTaskParams(TaskIdParams):
 
 
 class ListTasksParams(RequestParams):
-    cursor: str | None = None
+    cursor: str | None = Field(default=None, max_length=256)
+
+
+# tasks/list pages through at most this many of the caller's newest tasks.
+MAX_LISTED = 1000
+
+
+def encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """The offset in an opaque cursor from an earlier tasks/list; raises MCPError (-32602) if it is not one."""
+    if cursor is None:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(cursor.encode()))["offset"]
+    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeError):
+        offset = None
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 < offset < MAX_LISTED:
+        raise MCPError(code=INVALID_PARAMS, message=f"cursor={cursor[:80]!r}: expected a nextCursor from tasks/list")
+    return offset
 
 
 class TasksExtension(Extension):
@@ -239,5 +322,11 @@ class TasksExtension(Extension):
 
     async def _list(self, ctx: ServerRequestContext[Any, Any], params: ListTasksParams) -> dict[str, Any]:
         caller = self._caller(ctx)
-        records = await self.engine.list_tasks(caller)
-        return {"tasks": [self._wire(ctx, r) for r in records]}
+        offset = decode_cursor(params.cursor)
+        page = self.engine.settings.task_list_page_size
+        # The store lists newest first; one more than the page tells whether another page follows.
+        records = await self.engine.list_tasks(caller, limit=min(offset + page + 1, MAX_LISTED))
+        result: dict[str, Any] = {"tasks": [self._wire(ctx, r) for r in records[offset : offset + page]]}
+        if len(records) > offset + page and offset + page < MAX_LISTED:
+            result["nextCursor"] = encode_cursor(offset + page)
+        return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,12 @@ class Settings:
     session_idle_timeout_seconds: float = 900.0
     dataset_root: Path = Path("/data")
     log_level: str = "INFO"
+    handoff_bus_name: str | None = None
+    handoff_outbox_path: Path = Path("/tmp/mcp_server/handoff_outbox.sqlite3")  # noqa: S108
+    environment: str = "local"
+    # Host headers the MCP endpoint answers (DNS-rebinding protection); loopback is always allowed.
+    allowed_hosts: tuple[str, ...] = ()
+    task_list_page_size: int = 50
 
     @property
     def sweep_seconds(self) -> float:
@@ -65,7 +72,16 @@ ENV_VARS: Mapping[str, str] = {
     c.ENV_SESSION_IDLE_TIMEOUT: "session_idle_timeout_seconds",
     "DATASET_ROOT": "dataset_root",
     "LOG_LEVEL": "log_level",
+    c.ENV_HANDOFF_BUS_NAME: "handoff_bus_name",
+    c.ENV_KIT_ENVIRONMENT: "environment",
+    c.ENV_ALLOWED_HOSTS: "allowed_hosts",
+    "TASK_LIST_PAGE_SIZE": "task_list_page_size",
 }
+
+# A CloudWatch dimension value that also reads well as a log field.
+_ENVIRONMENT_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}")
+# An EventBridge bus name or ARN.
+_BUS_RE = re.compile(r"[/.\-_A-Za-z0-9:]{1,1600}")
 
 
 def _number(name: str, raw: str, kind: type[int] | type[float], low: float, high: float) -> float:
@@ -76,6 +92,20 @@ def _number(name: str, raw: str, kind: type[int] | type[float], low: float, high
     if not low <= value <= high:
         raise SettingsError(f"{name}={raw!r}: expected a {kind.__name__} between {low} and {high}")
     return value
+
+
+# host, host:port or host:* (any port); no scheme, path or wildcard host.
+_HOST_RE = re.compile(r"[a-zA-Z0-9.\-]{1,253}(:([0-9]{1,5}|\*))?")
+
+
+def _hosts(name: str, raw: str | None) -> tuple[str, ...]:
+    hosts = tuple(h.strip() for h in (raw or "").split(",") if h.strip())
+    for host in hosts:
+        if not _HOST_RE.fullmatch(host):
+            raise SettingsError(
+                f"{name}: {host[:80]!r} is not a host: expected host, host:port or host:*, comma-separated"
+            )
+    return hosts
 
 
 def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
@@ -127,6 +157,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             max_ttl,
         )
     )
+    environment = get(c.ENV_KIT_ENVIRONMENT) or defaults.environment
+    if not _ENVIRONMENT_RE.fullmatch(environment):
+        raise SettingsError(
+            f"{c.ENV_KIT_ENVIRONMENT}={environment!r}: expected 1..64 characters of [a-zA-Z0-9_-] "
+            "starting with a letter or digit"
+        )
+    bus = get(c.ENV_HANDOFF_BUS_NAME)
+    if bus is not None and not _BUS_RE.fullmatch(bus):
+        raise SettingsError(f"{c.ENV_HANDOFF_BUS_NAME}={bus[:80]!r}: expected an EventBridge bus name or ARN")
     return Settings(
         host=get("MCP_HOST") or defaults.host,
         port=int(_number("MCP_PORT", get("MCP_PORT") or str(defaults.port), int, 0, 65535)),
@@ -166,4 +205,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ),
         dataset_root=Path(get("DATASET_ROOT") or defaults.dataset_root),
         log_level=_choice("LOG_LEVEL", (get("LOG_LEVEL") or "INFO").upper(), ("DEBUG", "INFO", "WARNING", "ERROR")),
+        handoff_bus_name=bus,
+        # Local mode's handoff outbox lives next to the task store.
+        handoff_outbox_path=sqlite_path.with_name("handoff_outbox.sqlite3"),
+        environment=environment,
+        allowed_hosts=_hosts(c.ENV_ALLOWED_HOSTS, get(c.ENV_ALLOWED_HOSTS)),
+        task_list_page_size=int(
+            _number(
+                "TASK_LIST_PAGE_SIZE", get("TASK_LIST_PAGE_SIZE") or str(defaults.task_list_page_size), int, 1, 1000
+            )
+        ),
     )

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
+from mcp.server.mcpserver.resolve import find_resolved_parameters
 
 RunMode = Literal["request", "task", "either"]
 ToolFn = Callable[..., Awaitable[Any]]
@@ -97,6 +98,9 @@ def tool(
     def decorate(fn: ToolFn) -> ToolSpec:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"tool {fn.__name__!r} must be an async function")
+        if mode != "request" and find_resolved_parameters(fn):
+            # Resolvers ask the client inside the call; a durable task has no call to ask in.
+            raise TypeError(f"tool {fn.__name__!r} has Resolve(...) parameters: expected mode='request'")
         return ToolSpec(
             fn=fn,
             name=name or fn.__name__,

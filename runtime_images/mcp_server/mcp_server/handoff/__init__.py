@@ -1,0 +1,1 @@
+"""Tier 3: handing irreversible work to the EventBridge → Step Functions workflow."""
