@@ -231,7 +231,16 @@ def start(kind: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
         "TASK_POLL_INTERVAL_MS": "1000",
         "LOG_LEVEL": "WARNING",
     }
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--port", str(port)], env=env, cwd=IMAGE_DIR)
+    # Server output (JSON logs, embedded metrics) goes to a file, as it would to the
+    # platform's log agent: the engine still pays for writing it.
+    log = (tmp / f"{kind}-{port}.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve", kind, "--port", str(port)],
+        env=env,
+        cwd=IMAGE_DIR,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
