@@ -13,7 +13,6 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import INFERENCE_PROFILE_PREFIXES, EnvironmentConfig, JwtAuth
-from stacks.constructs.image_build import acknowledge_sdk_call_function
 from stacks.constructs.memory import AgentMemory
 from stacks.constructs.runtime import KitRuntime, invoke_url
 from stacks.constructs.task_table import TaskTable
@@ -157,7 +156,10 @@ class RuntimeStack(Stack):
         task_table.grant_task_access(mcp_runtime)
         handoff_bus.grant_put_events_to(mcp_runtime)
 
-        acknowledge_sdk_call_function(self)
+        if config.images.build == "codebuild":
+            from stacks.constructs.image_build import acknowledge_sdk_call_function
+
+            acknowledge_sdk_call_function(self)
         for name, runtime in (("Agent", self.agent), ("McpServer", self.mcp_server)):
             CfnOutput(self, f"{name}RuntimeArn", value=runtime.runtime.agent_runtime_arn)
             CfnOutput(self, f"{name}InvokeUrl", value=invoke_url(Aws.REGION, runtime.runtime.agent_runtime_arn))

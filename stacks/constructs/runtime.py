@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_bedrockagentcore as agentcore
@@ -13,8 +13,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.constructs.image_build import CodeBuildImage
 from stacks.nag import acknowledge
+
+if TYPE_CHECKING:
+    from stacks.constructs.image_build import CodeBuildImage
 
 IMAGES_DIR = Path(__file__).resolve().parents[2] / "runtime_images"
 
@@ -62,6 +64,10 @@ class KitRuntime(Construct):
         super().__init__(scope, construct_id)
         self.image: CodeBuildImage | None = None
         if image_build == "codebuild":
+            # Imported here: custom_resources and its bundled AWS CLI asset take ~0.6 s to
+            # load, and only this mode uses them.
+            from stacks.constructs.image_build import CodeBuildImage
+
             self.image = CodeBuildImage(
                 self,
                 "Image",
