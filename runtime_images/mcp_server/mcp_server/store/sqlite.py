@@ -201,22 +201,36 @@ class SqliteTaskStore(TaskStore):
     def heartbeat_many(
         self, worker_id: str, now: float, lease_seconds: float, items: Sequence[tuple[str, Progress | None]]
     ) -> list[str]:
-        lost: list[str] = []
+        renew = [(now + lease_seconds, now, int(now), task_id, worker_id) for task_id, p in items if p is None]
+        with_progress = [
+            (now + lease_seconds, now, int(now), p[0], p[1], p[2], task_id, worker_id)
+            for task_id, p in items
+            if p is not None
+        ]
         with self._lock:
-            # One transaction (one WAL commit) for the whole flush.
+            # One transaction (one WAL commit) for the whole flush, and one executemany per
+            # statement: the loop runs in C, so the event loop is not starved of the GIL
+            # while hundreds of tasks are renewed.
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for task_id, progress in items:
-                    if progress is None:
-                        cursor = self._conn.execute(_RENEW, (now + lease_seconds, now, int(now), task_id, worker_id))
-                    else:
-                        value, total, message = progress
-                        cursor = self._conn.execute(
-                            _RENEW_WITH_PROGRESS,
-                            (now + lease_seconds, now, int(now), value, total, message, task_id, worker_id),
+                updated = 0
+                if renew:
+                    updated += self._conn.executemany(_RENEW, renew).rowcount
+                if with_progress:
+                    updated += self._conn.executemany(_RENEW_WITH_PROGRESS, with_progress).rowcount
+                lost: list[str] = []
+                if updated != len(items):  # rare: some leases were lost; find which
+                    ids = [task_id for task_id, _ in items]
+                    owned = {
+                        row[0]
+                        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500))
+                        for row in self._conn.execute(
+                            "SELECT task_id FROM tasks WHERE status = 'working' AND lease_owner = ?"
+                            f" AND task_id IN ({','.join('?' * len(chunk))})",
+                            (worker_id, *chunk),
                         )
-                    if cursor.rowcount != 1:
-                        lost.append(task_id)
+                    }
+                    lost = [task_id for task_id in ids if task_id not in owned]
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
