@@ -221,15 +221,12 @@ class SqliteTaskStore(TaskStore):
                 lost: list[str] = []
                 if updated != len(items):  # rare: some leases were lost; find which
                     ids = [task_id for task_id, _ in items]
-                    owned = {
-                        row[0]
-                        for chunk in (ids[i : i + 500] for i in range(0, len(ids), 500))
-                        for row in self._conn.execute(
-                            "SELECT task_id FROM tasks WHERE status = 'working' AND lease_owner = ?"
-                            f" AND task_id IN ({','.join('?' * len(chunk))})",
-                            (worker_id, *chunk),
-                        )
-                    }
+                    owned: set[str] = set()
+                    for i in range(0, len(ids), 500):
+                        chunk = ids[i : i + 500]
+                        placeholders = ",".join("?" * len(chunk))  # values are bound, never interpolated
+                        query = f"SELECT task_id FROM tasks WHERE status = 'working' AND lease_owner = ? AND task_id IN ({placeholders})"  # noqa: S608, E501
+                        owned.update(row[0] for row in self._conn.execute(query, (worker_id, *chunk)))
                     lost = [task_id for task_id in ids if task_id not in owned]
                 self._conn.execute("COMMIT")
             except BaseException:
