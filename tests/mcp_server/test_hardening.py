@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from mcp.shared.exceptions import MCPError
 from tests_support import CONTEXT, ServerProcess, client, start_server
@@ -101,6 +101,18 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=10,
 )
+
+
+def _lax_int(value: Any) -> float:
+    """What pydantic's lax int would make of a value (25, 25.0, "25"); 0 when it would refuse."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return 0
+    try:
+        return float(value)
+    except ValueError:
+        return 0
+
+
 TOOLS = ["model_training", "summarize_csv", "start_model_training", "check_task_status", "investigate_incident"]
 
 
@@ -119,6 +131,10 @@ TOOLS = ["model_training", "summarize_csv", "start_model_training", "check_task_
 def test_random_arguments_and_headers_never_break_the_server(
     server: ServerProcess, tool: str, arguments: dict[str, Any], actor: str, session: str, mode: str
 ) -> None:
+    # A valid in-request model_training runs one simulated second per epoch: a long valid
+    # run is not bad input, and would only hit this test's time limit.
+    if tool == "model_training":
+        assume(_lax_int(arguments.get("epochs")) <= 3)
     headers = {**CONTEXT, "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": actor}
     headers["X-Amzn-Bedrock-AgentCore-Runtime-Custom-Session-Id"] = session
 
