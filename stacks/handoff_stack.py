@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_kms as kms
 from constructs import Construct
@@ -12,10 +12,11 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.handoff import Handoff
 from stacks.constructs.memory import AgentMemory
+from stacks.kit_stack import KitStack
 from stacks.retention import retention
 
 
-class HandoffStack(Stack):
+class HandoffStack(KitStack):
     def __init__(
         self,
         scope: Construct,
@@ -27,13 +28,7 @@ class HandoffStack(Stack):
         encryption_key: kms.IKey,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            termination_protection=config.termination_protection,
-            description=f"Agent kit ({config.name}): EventBridge to Step Functions handoff",
-            **kwargs,
-        )
+        super().__init__(scope, construct_id, config=config, purpose="EventBridge to Step Functions handoff", **kwargs)
         self.handoff = Handoff(
             self,
             "Handoff",
@@ -44,5 +39,5 @@ class HandoffStack(Stack):
             approval_required=config.approval_required,
             approval_timeout=Duration.hours(config.approval_timeout_hours),
             log_retention=retention(config.log_retention_days),
-            removal_policy=RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY,
+            removal_policy=self.removal_policy,
         )

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Stack
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from stacks.config import EnvironmentConfig
 from stacks.constructs.handoff import Handoff
 from stacks.constructs.observability import Observability
+from stacks.kit_stack import KitStack
 from stacks.runtime_stack import RuntimeStack
 
 
-class ObservabilityStack(Stack):
+class ObservabilityStack(KitStack):
     def __init__(
         self,
         scope: Construct,
@@ -26,13 +26,7 @@ class ObservabilityStack(Stack):
         encryption_key: kms.IKey,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            termination_protection=config.termination_protection,
-            description=f"Agent kit ({config.name}): dashboard and alarms",
-            **kwargs,
-        )
+        super().__init__(scope, construct_id, config=config, purpose="dashboard and alarms", **kwargs)
         self.observability = Observability(
             self,
             "Observability",

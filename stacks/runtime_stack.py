@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Aws, CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnOutput, Duration
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
@@ -16,6 +16,7 @@ from stacks.config import INFERENCE_PROFILE_PREFIXES, EnvironmentConfig, JwtAuth
 from stacks.constructs.memory import AgentMemory
 from stacks.constructs.runtime import KitRuntime, invoke_url
 from stacks.constructs.task_table import TaskTable
+from stacks.kit_stack import KitStack
 from stacks.nag import acknowledge
 from stacks.retention import retention
 
@@ -39,7 +40,7 @@ def model_arns(model_ids: list[str]) -> list[str]:
     return arns
 
 
-class RuntimeStack(Stack):
+class RuntimeStack(KitStack):
     def __init__(
         self,
         scope: Construct,
@@ -52,16 +53,10 @@ class RuntimeStack(Stack):
         handoff_bus: events.IEventBus,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            termination_protection=config.termination_protection,
-            description=f"Agent kit ({config.name}): agent and MCP server runtimes",
-            **kwargs,
-        )
+        super().__init__(scope, construct_id, config=config, purpose="agent and MCP server runtimes", **kwargs)
         authorizer = _authorizer(config)
         network = _network(self, config)
-        removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
+        removal = self.removal_policy
         log_retention = retention(config.log_retention_days)
         common: dict[str, Any] = dict(
             authorizer=authorizer,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import CfnOutput
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
 
@@ -12,22 +12,17 @@ from stacks.config import EnvironmentConfig
 from stacks.constructs.kit_key import KitKey
 from stacks.constructs.memory import AgentMemory
 from stacks.constructs.task_table import TaskTable
+from stacks.kit_stack import KitStack
 
 # Powertools idempotency's default attribute names.
 IDEMPOTENCY_KEY = "id"
 IDEMPOTENCY_TTL = "expiration"
 
 
-class StatefulStack(Stack):
+class StatefulStack(KitStack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
-        super().__init__(
-            scope,
-            construct_id,
-            termination_protection=config.termination_protection,
-            description=f"Agent kit ({config.name}): key, memory and tables",
-            **kwargs,
-        )
-        removal = RemovalPolicy.RETAIN if config.retain else RemovalPolicy.DESTROY
+        super().__init__(scope, construct_id, config=config, purpose="key, memory and tables", **kwargs)
+        removal = self.removal_policy
         self.key = KitKey(self, "Encryption", removal_policy=removal).key
         self.memory = AgentMemory(
             self,

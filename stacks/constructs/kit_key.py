@@ -62,23 +62,19 @@ class KitKey(Construct):
                 },
             )
         )
-        # EventBridge writes undeliverable handoff events to a queue encrypted with this key.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowEventBridgeToWriteEncryptedDeadLetters",
-                principals=[iam.ServicePrincipal("events.amazonaws.com")],
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+        # Services that encrypt on the kit's behalf in this account: EventBridge writes
+        # undeliverable handoff events to the dead-letter queue, CloudWatch alarms publish to
+        # the alarm topic.
+        for sid, service in (
+            ("AllowEventBridgeToWriteEncryptedDeadLetters", "events.amazonaws.com"),
+            ("AllowCloudWatchAlarmsToPublishEncrypted", "cloudwatch.amazonaws.com"),
+        ):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid=sid,
+                    principals=[iam.ServicePrincipal(service)],
+                    actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                    resources=["*"],  # in a key policy "*" means this key
+                    conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+                )
             )
-        )
-        # CloudWatch alarms publish to the kit's encrypted alarm topic.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                sid="AllowCloudWatchAlarmsToPublishEncrypted",
-                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
-                actions=["kms:GenerateDataKey", "kms:Decrypt"],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
-            )
-        )

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcp_server import constants as c
+
 Progress = tuple[float, float | None, str | None]
 
 
@@ -162,3 +164,9 @@ class TaskStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+def require_terminal(status: str) -> None:
+    """Both stores' finish() accept only a terminal status."""
+    if status not in c.TERMINAL_STATUSES:
+        raise ValueError(f"status={status!r}: expected one of {sorted(c.TERMINAL_STATUSES)}")

@@ -18,7 +18,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from mcp_server import constants as c
-from mcp_server.store.base import LeaseLost, NewTask, TaskRecord, TaskStore
+from mcp_server.store.base import LeaseLost, NewTask, TaskRecord, TaskStore, require_terminal
 
 OWNER_INDEX = "by_owner"
 LEASE_INDEX = "by_lease"
@@ -233,8 +233,7 @@ class DynamoDbTaskStore(TaskStore):
         message: str | None = None,
         publish_after: float,
     ) -> TaskRecord:
-        if status not in c.TERMINAL_STATUSES:
-            raise ValueError(f"status={status!r}: expected one of {sorted(c.TERMINAL_STATUSES)}")
+        require_terminal(status)
         sets = [
             "#s = :status",
             "updated_at = :now",

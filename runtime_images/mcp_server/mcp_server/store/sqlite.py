@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_server import constants as c
-from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore
+from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore, require_terminal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -246,8 +246,7 @@ class SqliteTaskStore(TaskStore):
         message: str | None = None,
         publish_after: float,
     ) -> TaskRecord:
-        if status not in c.TERMINAL_STATUSES:
-            raise ValueError(f"status={status!r}: expected one of {sorted(c.TERMINAL_STATUSES)}")
+        require_terminal(status)
         with self._lock:
             cursor = self._conn.execute(
                 "UPDATE tasks SET status = ?, result = ?, error = ?,"
