@@ -12,6 +12,7 @@ Prints latencies, server CPU and RSS, and the engine/baseline ratios. Not part o
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import statistics
@@ -49,7 +50,7 @@ async def _progress_task(seconds: int, ctx: Any) -> dict[str, int]:
 
 def serve_engine(port: int) -> None:
     import uvicorn
-    from mcp_server.app import build
+    from mcp_server.app import build, settle_heap
     from mcp_server.settings import load_settings
 
     @tool(mode="either", max_duration_seconds=3600)
@@ -58,6 +59,7 @@ def serve_engine(port: int) -> None:
         return await _progress_task(seconds, ctx)
 
     assembled = build(load_settings(), [progress_every_second])
+    settle_heap()  # as `python -m mcp_server` does
     uvicorn.run(assembled.app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -124,6 +126,8 @@ def serve_baseline(port: int) -> None:
         return {"seconds": seconds}
 
     app = server.streamable_http_app(host="127.0.0.1")
+    gc.collect()  # the same start-up as the engine's entrypoint (mcp_server.app.settle_heap)
+    gc.freeze()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 
@@ -151,7 +155,22 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def drive(url: str, n: int, task_seconds: int, pid: int) -> dict[str, float]:
+async def drive(url: str, n: int, task_seconds: int, pid: int) -> dict[str, Any]:
+    rss_idle = proc_rss_mb(pid)
+    cpu0 = proc_cpu_seconds(pid)
+    # The load generator's own full collections (60-90 ms every few seconds with this many
+    # requests in flight) would be counted as server latency: paused while measuring, as
+    # timeit does. The servers keep their collectors on.
+    gc.collect()
+    gc.disable()
+    try:
+        return await _drive(url, n, task_seconds, pid, rss_idle, cpu0)
+    finally:
+        gc.enable()
+        gc.collect()
+
+
+async def _drive(url: str, n: int, task_seconds: int, pid: int, rss_idle: float, cpu0: float) -> dict[str, Any]:
     import anyio
     from tests_support import client, task_call, tasks_extension
 
@@ -160,9 +179,9 @@ async def drive(url: str, n: int, task_seconds: int, pid: int) -> dict[str, floa
     # tasks/get while all N run (steady state) vs. including the seconds in which they finish
     # together (a burst of terminal writes and result events the baseline does not make).
     get_steady: list[float] = []
+    # (seconds since the first create, latency) of every poll: where in the run the slow ones fall.
+    timeline: list[tuple[float, float]] = []
     ids: list[str] = []
-    rss_idle = proc_rss_mb(pid)
-    cpu0 = proc_cpu_seconds(pid)
     async with client(url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:
         # Bounded client concurrency: on a 2-core machine the Python client, not the server,
         # is what queues requests when hundreds are in flight at once.
@@ -179,6 +198,7 @@ async def drive(url: str, n: int, task_seconds: int, pid: int) -> dict[str, floa
                 ids.append(handle.task_id)
 
         started = time.monotonic()
+        t_first = time.perf_counter()
         async with anyio.create_task_group() as tg:
             for _ in range(n):
                 tg.start_soon(create)
@@ -190,6 +210,7 @@ async def drive(url: str, n: int, task_seconds: int, pid: int) -> dict[str, floa
                 t0 = time.perf_counter()
                 state = await task_call(session, "tasks/get", task_id)
                 get_lat.append(time.perf_counter() - t0)
+                timeline.append((t0 - t_first, time.perf_counter() - t0))
                 if not done and not finishing:
                     get_steady.append(time.perf_counter() - t0)
                 if state["status"] != "working":
@@ -217,6 +238,7 @@ async def drive(url: str, n: int, task_seconds: int, pid: int) -> dict[str, floa
         "rss_idle": rss_idle,
         "rss_peak": rss_peak,
         "rss_per_task_kb": (rss_peak - rss_idle) * 1024 / n,
+        "timeline": timeline,
     }
 
 
@@ -252,11 +274,28 @@ def start(kind: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError(f"{kind} server did not start")
 
 
+def slow_polls(timeline: list[tuple[float, float]], threshold_ms: float) -> str:
+    """'t=8.5s:12/240' per half second holding a poll slower than the threshold (slow/all polls in it)."""
+    buckets: dict[int, list[int]] = {}
+    for at, latency in timeline:
+        counts = buckets.setdefault(int(at * 2), [0, 0])
+        counts[0] += latency * 1000 > threshold_ms
+        counts[1] += 1
+    slow = [f"t={b / 2:.1f}s:{s}/{a}" for b, (s, a) in sorted(buckets.items()) if s]
+    return f"{sum(s for s, _ in buckets.values())} polls > {threshold_ms:g} ms: " + (" ".join(slow) or "none")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, nargs="+", default=[50, 200, 500])
     parser.add_argument("--task-seconds", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3, help="interleaved runs per N; medians are printed")
+    parser.add_argument(
+        "--timeline",
+        type=float,
+        metavar="MS",
+        help="also print, per half second of each run, how many tasks/get took longer than MS",
+    )
     parser.add_argument("--serve", choices=["engine", "baseline"])
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
@@ -283,7 +322,10 @@ def main() -> None:
                 finally:
                     proc.terminate()
                     proc.wait(timeout=15)
-        results = {kind: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for kind, rs in runs.items()}
+        results = {
+            kind: {k: statistics.median(r[k] for r in rs) for k in rs[0] if k != "timeline"}
+            for kind, rs in runs.items()
+        }
         for kind, r in results.items():
             print(
                 f"{n:>4} {kind:>8} {r['create_p50']:>7.1f}/{r['create_p99']:<7.1f}"
@@ -294,12 +336,18 @@ def main() -> None:
         ratios = sorted(
             re["create_p50"] / rb["create_p50"] for re, rb in zip(runs["engine"], runs["baseline"], strict=True)
         )
+        engine_p99s = ", ".join(f"{r['get_p99']:.1f}" for r in runs["engine"])
         print(
             f"     engine/baseline: create p50 {e['create_p50'] / b['create_p50']:.2f}x"
             f" (per run {', '.join(f'{x:.2f}' for x in ratios)}; target <= 2x),"
-            f" get p99 {e['get_p99'] / b['get_p99']:.2f}x; engine get p99 {e['get_p99']:.1f} ms,"
+            f" get p99 {e['get_p99'] / b['get_p99']:.2f}x; engine get p99 {e['get_p99']:.1f} ms"
+            f" (per run {engine_p99s}),"
             f" steady {e['steady_p99']:.1f} ms (target < 50 ms at N=500)"
         )
+        if args.timeline:
+            for kind, rs in runs.items():
+                for i, r in enumerate(rs):
+                    print(f"     {kind} run {i + 1}: {slow_polls(r['timeline'], args.timeline)}")
     print("engine only (in process, SQLite, no HTTP): the store's share of those latencies")
     for n in args.n:
         create_ms, get_ms = anyio.run(engine_only, n, tmp)
@@ -314,6 +362,7 @@ async def engine_only(n: int, tmp: Path) -> tuple[tuple[float, float], tuple[flo
     import anyio
     from mcp_server.app import build
     from mcp_server.caller import Caller
+    from mcp_server.metrics import TaskMetrics
     from mcp_server.settings import load_settings
 
     @tool(mode="either", max_duration_seconds=3600)
@@ -323,9 +372,15 @@ async def engine_only(n: int, tmp: Path) -> tuple[tuple[float, float], tuple[flo
 
     stem = tmp / f"inproc-{n}-{uuid.uuid4().hex[:6]}"
     settings = load_settings(
-        {"TASK_SQLITE_PATH": f"{stem}.sqlite3", "RESULT_SINK_SQLITE_PATH": f"{stem}-results.sqlite3"}
+        {
+            "TASK_SQLITE_PATH": f"{stem}.sqlite3",
+            "RESULT_SINK_SQLITE_PATH": f"{stem}-results.sqlite3",
+            "LOG_LEVEL": "WARNING",
+        }
     )
     engine = build(settings, [progress_every_second]).engine
+    # The engine still formats and writes its metric lines, as in the server; not onto this report.
+    engine.metrics = TaskMetrics(settings.environment, stream=open(os.devnull, "w"))
     caller = Caller("bench", "bench-session", None)
     creates: list[float] = []
     gets: list[float] = []

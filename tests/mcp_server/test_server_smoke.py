@@ -66,3 +66,24 @@ def test_unknown_mcp_session_answers_404(server: ServerProcess) -> None:
         timeout=10,
     )
     assert response.status_code == 404
+
+
+def test_entry_point_freezes_start_up_objects_before_serving(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Full garbage collections must not walk the SDK's modules while requests wait (tail latency)."""
+    import gc
+
+    from mcp_server import __main__ as entry
+
+    served: list[tuple[object, int]] = []
+    monkeypatch.setenv("TASK_SQLITE_PATH", str(tmp_path / "tasks.sqlite3"))
+    monkeypatch.setattr(entry, "configure_logging", lambda *a, **k: None)
+    monkeypatch.setattr(entry.uvicorn, "run", lambda app, **kw: served.append((app, gc.get_freeze_count())))
+    assert gc.get_freeze_count() == 0
+    try:
+        assert entry.main(["--host", "127.0.0.1", "--port", "0"]) == 0
+    finally:
+        frozen_while_serving = served[0][1] if served else 0
+        gc.unfreeze()
+    assert len(served) == 1
+    # Everything alive at start-up (the app, its routes, the imported SDK) is out of the collector's way.
+    assert frozen_while_serving > 10_000

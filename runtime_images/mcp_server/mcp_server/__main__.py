@@ -8,7 +8,7 @@ import sys
 
 import uvicorn
 
-from mcp_server.app import build
+from mcp_server.app import build, settle_heap
 from mcp_server.logs import configure_logging
 from mcp_server.settings import SettingsError, load_settings
 
@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = dataclasses.replace(settings, host=args.host, port=args.port)
     configure_logging(settings.log_level, static={"environment": settings.environment})
     assembled = build(settings)
+    settle_heap()
     # log_config=None: uvicorn keeps the JSON handler instead of installing its text one.
     uvicorn.run(
         assembled.app,

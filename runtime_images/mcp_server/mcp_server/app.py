@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -129,3 +130,15 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
     app.router.lifespan_context = lifespan
     logging.getLogger(__name__).info("task engine %s using %s store", engine.worker_id, settings.store)
     return Assembled(server, engine, app)
+
+
+def settle_heap() -> None:
+    """Take what start-up built out of the cyclic garbage collector's full passes.
+
+    Imported modules, schemas and the assembled app live as long as the process. Left in
+    the collector's oldest generation, every full collection walks all of them (about
+    50 ms with the mcp SDK loaded) while requests wait; frozen, a full pass walks only
+    what requests and tasks allocated since. Call once, just before serving.
+    """
+    gc.collect()
+    gc.freeze()
