@@ -1,10 +1,12 @@
 """The agent's MCP connection: SigV4 signatures that botocore verifies, caller-context headers that
-reach the MCP server, and transparent re-initialization after an expired session's 404."""
+reach the MCP server, the 2026-07-28 protocol with the kit's server, and transparent
+re-initialization after an expired 2025-era session's 404."""
 
 from __future__ import annotations
 
 import asyncio
 import http.client
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -37,6 +39,9 @@ class RecordingProxy:
     """A loopback HTTP endpoint that records each request, then forwards it to the MCP server."""
 
     upstream_port: int
+    # Answer `server/discover` as a server that predates 2026-07-28 does (method not found), so
+    # the client falls back to the 2025 `initialize` handshake and an MCP session.
+    handshake_only: bool = False
     requests: list[Recorded] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
 
@@ -61,6 +66,17 @@ class RecordingProxy:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 headers = {k: v for k, v in self.headers.items()}
                 proxy.requests.append(Recorded(self.command, self.path, headers, body))
+                if proxy.handshake_only and self.command == "POST":
+                    message = json.loads(body or b"{}")
+                    if isinstance(message, dict) and message.get("method") == "server/discover":
+                        error = {"code": -32601, "message": "Method not found: server/discover"}
+                        payload = json.dumps({"jsonrpc": "2.0", "id": message.get("id"), "error": error}).encode()
+                        self.send_response(200)
+                        self.send_header("Content-Type", "application/json")
+                        self.send_header("Content-Length", str(len(payload)))
+                        self.end_headers()
+                        self.wfile.write(payload)
+                        return
                 upstream = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=60)
                 upstream.request(self.command, self.path, body=body, headers=headers)
                 response = upstream.getresponse()
@@ -173,28 +189,61 @@ def test_jwt_mode_forwards_the_callers_bearer_token(proxy: RecordingProxy) -> No
     }
 
 
-def test_an_expired_session_is_reinitialized_and_the_call_succeeds(mcp_server: McpServer) -> None:
-    client = build_mcp_client(
-        mcp_server.url,
+def unsigned_client(url: str, actor: str) -> Any:
+    return build_mcp_client(
+        url,
         auth_mode="none",
         region=None,
-        context=context_headers("expiring-actor", "task-results", None),
+        context=context_headers(actor, "task-results", None),
         caller_headers={},
         poll_timeout_seconds=60,
         task_ttl_seconds=3600,
     )
-    arguments = {"path": "sales.csv", "value_column": "amount", "group_by": "region"}
+
+
+ARGUMENTS = {"path": "sales.csv", "value_column": "amount", "group_by": "region"}
+
+
+def test_the_kits_server_is_spoken_to_in_2026_07_28_and_survives_a_restart(mcp_server: McpServer) -> None:
+    client = unsigned_client(mcp_server.url, "modern-actor")
     with client:
         client.list_tools_sync()
-        started = asyncio.run(client.call_tool_async("use-a", "start_summarize_csv", arguments))
+        session = client._background_thread_session
+        assert session is not None and session.protocol_version == "2026-07-28"
+        started = asyncio.run(client.call_tool_async("use-m1", "start_summarize_csv", ARGUMENTS))
         task_id = started["structuredContent"]["task_id"]
-        # A new server process knows no MCP session: the next request with the old session id gets 404.
+        # No MCP session to lose: the new process answers the next request as it is.
         mcp_server.restart()
-        # A task-augmented call: created, polled and fetched through the new session.
-        result = asyncio.run(client.call_tool_async("use-b", "summarize_csv", arguments))
-        assert client.reconnects == 1
-        # The task started in the expired session is still there under its id.
-        earlier = asyncio.run(client.call_tool_async("use-c", "get_task_result", {"task_id": task_id}))
+        result = asyncio.run(client.call_tool_async("use-m2", "summarize_csv", ARGUMENTS))
+        earlier = asyncio.run(client.call_tool_async("use-m3", "get_task_result", {"task_id": task_id}))
+    assert result["status"] == "success", result
+    assert result["structuredContent"]["rows"] == 3000
+    assert earlier["status"] == "success", earlier
+    assert earlier["structuredContent"]["groups"] == result["structuredContent"]["groups"]
+    assert client.reconnects == 0
+    # The durable tool ran as a task of the tasks extension, through the store.
+    db = sqlite3.connect(mcp_server.data / "tasks.sqlite3")
+    rows = db.execute("SELECT tool, status FROM tasks WHERE owner = 'modern-actor'").fetchall()
+    db.close()
+    assert sorted(rows) == [("summarize_csv", "completed"), ("summarize_csv", "completed")]
+
+
+def test_an_expired_2025_session_is_reinitialized_and_the_call_succeeds(mcp_server: McpServer) -> None:
+    with RecordingProxy(mcp_server.port, handshake_only=True) as proxy:
+        client = unsigned_client(proxy.url, "expiring-actor")
+        with client:
+            client.list_tools_sync()
+            session = client._background_thread_session
+            assert session is not None and session.protocol_version == "2025-11-25"
+            started = asyncio.run(client.call_tool_async("use-a", "start_summarize_csv", ARGUMENTS))
+            task_id = started["structuredContent"]["task_id"]
+            # A new server process knows no MCP session: the next request with the old session id gets 404.
+            mcp_server.restart()
+            result = asyncio.run(client.call_tool_async("use-b", "summarize_csv", ARGUMENTS))
+            assert client.reconnects == 1
+            # The task started in the expired session is still there under its id.
+            earlier = asyncio.run(client.call_tool_async("use-c", "get_task_result", {"task_id": task_id}))
+    assert [r.headers.get("mcp-session-id") for r in proxy.requests if r.method == "POST"][-1]
     assert result["status"] == "success", result
     assert result["structuredContent"]["rows"] == 3000
     assert earlier["status"] == "success", earlier

@@ -1,4 +1,5 @@
-"""Strands' MCPClient (mcp 1.x, its own environment) drives the MCP server's durable tasks over loopback,
+"""Strands' MCPClient (the agent's environment: mcp 2.1, protocol 2026-07-28) drives the MCP server's
+durable tasks over loopback through the tasks extension (SEP-2663): submit, poll, result, cancel;
 and the server's result events are read back through Strands' AgentCore Memory session manager (moto).
 
 Self-contained: the server runs from the MCP image's environment (.venv/mcp) as a subprocess.
@@ -14,7 +15,8 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -94,12 +96,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def strands_client(url: str, poll_timeout: timedelta = timedelta(minutes=1)) -> Any:
-    from mcp.client.streamable_http import streamablehttp_client
+    import httpx2
+    from mcp.client.streamable_http import streamable_http_client
     from strands.tools.mcp import MCPClient
     from strands.tools.mcp.mcp_tasks import TasksConfig
 
+    @asynccontextmanager
+    async def transport() -> AsyncIterator[Any]:
+        async with httpx2.AsyncClient(headers=CONTEXT, timeout=60) as http:
+            async with streamable_http_client(url, http_client=http) as streams:
+                yield streams
+
     return MCPClient(
-        lambda: streamablehttp_client(url, headers=CONTEXT),
+        transport,
         tasks_config=TasksConfig(poll_timeout=poll_timeout, poll_interval=timedelta(milliseconds=100)),
     )
 
@@ -108,6 +117,8 @@ def test_strands_submits_polls_and_gets_the_result_as_a_task(server: Server) -> 
     with strands_client(server.url) as client:
         tools = {t.tool_name for t in client.list_tools_sync()}
         assert {"summarize_csv", "model_training"} <= tools
+        session = client._background_thread_session
+        assert session is not None and session.protocol_version == "2026-07-28"
         assert client._has_server_task_support() and client._should_use_task("summarize_csv")
         result = client.call_tool_sync(
             "use-1", "summarize_csv", {"path": "sales.csv", "value_column": "amount", "group_by": "region"}

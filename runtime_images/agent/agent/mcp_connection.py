@@ -1,14 +1,18 @@
 """The agent's connection to the MCP server: auth, caller-context headers, session recovery.
 
+- Protocol: Strands' MCPClient on mcp 2.1 probes `server/discover` and speaks 2026-07-28 with the
+  kit's server (no MCP session; durable tools run through the tasks extension, SEP-2663); a server
+  that answers only the 2025 handshake gets an `initialize` session instead.
 - IAM: each HTTP request is SigV4-signed (service `bedrock-agentcore`) with the runtime's own
-  credentials by botocore's signer, inside an httpx auth hook (the body is part of the signature).
+  credentials by botocore's signer, inside an httpx2 auth hook (the body is part of the signature).
 - JWT: the caller's bearer token is forwarded; the MCP runtime's authorizer checks it again.
 - The caller context (actor, results session, memory id) travels in the allowlisted
   X-Amzn-Bedrock-AgentCore-Runtime-Custom-* headers the MCP server reads.
-- An expired or unknown MCP session answers HTTP 404. The client notices it at the HTTP layer,
-  re-initializes a fresh session and repeats the call once. Task-creating calls carry a request
-  key derived from the tool-use id, so the repeat finds the task already created instead of
-  starting the work twice: task ids outlive MCP sessions.
+- On a 2025-era session, an expired or unknown MCP session answers HTTP 404. The client notices it
+  at the HTTP layer, re-initializes a fresh session and repeats the call once. Task-creating calls
+  carry a request key derived from the tool-use id, so the repeat finds the task already created
+  instead of starting the work twice: task ids outlive MCP sessions. (2026-07-28 has no sessions
+  to expire: a restarted server simply answers the next request.)
 """
 
 from __future__ import annotations
@@ -17,15 +21,16 @@ import asyncio
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import httpx2
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
-from mcp.client.streamable_http import streamablehttp_client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from strands.tools.mcp import MCPClient
 from strands.tools.mcp.mcp_tasks import TasksConfig
@@ -45,7 +50,7 @@ REQUEST_KEY_META = "requestKey"
 _UNSIGNED = frozenset({"connection", "user-agent", "accept-encoding", "content-length"})
 
 
-class SigV4HttpxAuth(httpx.Auth):
+class SigV4HttpxAuth(httpx2.Auth):
     """Signs every request with botocore's SigV4 signer."""
 
     requires_request_body = True
@@ -54,7 +59,7 @@ class SigV4HttpxAuth(httpx.Auth):
         self._credentials = credentials
         self._region = region
 
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+    def auth_flow(self, request: httpx2.Request) -> Generator[httpx2.Request, httpx2.Response, None]:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _UNSIGNED}
         aws_request = AWSRequest(method=request.method, url=str(request.url), data=request.content, headers=headers)
         SigV4Auth(self._credentials(), SIGNING_SERVICE, self._region).add_auth(aws_request)
@@ -93,7 +98,7 @@ class ReconnectingMCPClient(MCPClient):
         self,
         url: str,
         headers: Mapping[str, str],
-        auth: httpx.Auth | None,
+        auth: httpx2.Auth | None,
         tasks_config: TasksConfig,
         startup_timeout: int = 30,
     ) -> None:
@@ -101,29 +106,24 @@ class ReconnectingMCPClient(MCPClient):
         self._generation = 0
         self._expired_generation = -1
         self._restart_lock = threading.Lock()
-        super().__init__(
-            lambda: streamablehttp_client(
-                url, headers=dict(headers), auth=auth, httpx_client_factory=self._http_client
-            ),
-            tasks_config=tasks_config,
-            startup_timeout=startup_timeout,
-        )
+        self._url = url
+        self._headers = dict(headers)
+        self._auth = auth
+        super().__init__(self._transport, tasks_config=tasks_config, startup_timeout=startup_timeout)
 
-    def _http_client(
-        self,
-        headers: dict[str, str] | None = None,
-        timeout: httpx.Timeout | None = None,
-        auth: httpx.Auth | None = None,
-    ) -> httpx.AsyncClient:
-        client = create_mcp_http_client(headers=headers, timeout=timeout, auth=auth)
+    @asynccontextmanager
+    async def _transport(self) -> AsyncIterator[Any]:
+        """One HTTP client per connection (Strands opens a new one after a restart)."""
         generation = self._generation
 
-        async def notice_expired_session(response: httpx.Response) -> None:
+        async def notice_expired_session(response: httpx2.Response) -> None:
             if response.status_code == 404 and MCP_SESSION_HEADER in response.request.headers:
                 self._expired_generation = generation
 
-        client.event_hooks["response"].append(notice_expired_session)
-        return client
+        async with create_mcp_http_client(headers=self._headers, auth=self._auth) as http:
+            http.event_hooks["response"].append(notice_expired_session)
+            async with streamable_http_client(self._url, http_client=http) as streams:
+                yield streams
 
     def _restart(self, failed_generation: int) -> None:
         with self._restart_lock:
@@ -181,7 +181,7 @@ def build_mcp_client(
     credentials: Callable[[], ReadOnlyCredentials] | None = None,
 ) -> ReconnectingMCPClient:
     headers = dict(context)
-    auth: httpx.Auth | None = None
+    auth: httpx2.Auth | None = None
     if auth_mode == "iam":
         if not region:
             raise RuntimeError("AWS_REGION is required to sign requests to the MCP runtime")
