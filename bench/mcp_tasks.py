@@ -251,7 +251,7 @@ def start(kind: str, tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
         "TASK_SQLITE_PATH": str(tmp / f"{kind}-{port}.sqlite3"),
         "RESULT_SINK_SQLITE_PATH": str(tmp / f"{kind}-{port}-results.sqlite3"),
         "TASK_POLL_INTERVAL_MS": "1000",
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",  # the image's default: about ten JSON lines per task
     }
     # Server output (JSON logs, embedded metrics) goes to a file, as it would to the
     # platform's log agent: the engine still pays for writing it.
