@@ -166,3 +166,61 @@ def test_result_events_due_after_a_terminal_transition(store: TaskStore) -> None
     assert store.unpublished(NOW + 1000) == []
     record = store.get(done.task_id, "alice", NOW + 40)
     assert record is not None and record.publish_due_at is None and record.status == c.STATUS_COMPLETED
+
+
+ASK = {"method": "elicitation/create", "params": {"mode": "form", "message": "Write it?", "requestedSchema": {}}}
+ACCEPT = {"action": "accept", "content": {"write": True}}
+
+
+def test_questions_are_answered_once_by_the_owner_and_cleared_by_the_worker(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    store.request_input(task.task_id, "w1", NOW + 1, {"ask-1": ASK, "ask-2": ASK})
+    asked = store.get(task.task_id, "alice", NOW + 1)
+    assert asked is not None and asked.status == c.STATUS_WORKING  # lease and cancellation unchanged
+    assert asked.wire_status == c.STATUS_INPUT_REQUIRED and set(asked.pending_input) == {"ask-1", "ask-2"}
+    # Only the owner, only open questions, each at most once.
+    assert store.provide_input(task.task_id, "mallory", NOW + 2, {"ask-1": ACCEPT}) is None
+    assert store.provide_input(task.task_id, "alice", NOW + 2, {"ask-9": ACCEPT}) is None
+    assert store.provide_input(task.task_id, "alice", NOW + 2, {}) is None
+    answered = store.provide_input(task.task_id, "alice", NOW + 2, {"ask-1": ACCEPT})
+    assert answered is not None and answered.input_responses == {"ask-1": ACCEPT}
+    assert set(answered.pending_input) == {"ask-2"} and answered.updated_at == NOW + 2
+    assert store.provide_input(task.task_id, "alice", NOW + 3, {"ask-1": {"action": "decline"}}) is None
+    done = store.provide_input(task.task_id, "alice", NOW + 3, {"ask-2": {"action": "decline"}})
+    assert done is not None and done.pending_input == {} and done.wire_status == c.STATUS_WORKING
+    assert done.input_responses == {"ask-1": ACCEPT, "ask-2": {"action": "decline"}}
+    # Only the lease owner asks and clears.
+    with pytest.raises(LeaseLost):
+        store.clear_input(task.task_id, "w2", NOW + 4)
+    store.clear_input(task.task_id, "w1", NOW + 4)
+    cleared = store.get(task.task_id, "alice", NOW + 4)
+    assert cleared is not None and cleared.input_requests is None and cleared.input_responses is None
+    with pytest.raises(LeaseLost):
+        store.request_input(task.task_id, "w2", NOW + 5, {"ask-3": ASK})
+
+
+def test_an_ended_task_takes_no_answers(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    store.request_input(task.task_id, "w1", NOW + 1, {"ask-1": ASK})
+    store.cancel(task.task_id, "alice", NOW + 2, "no longer needed", publish_after=NOW + 100)
+    assert store.provide_input(task.task_id, "alice", NOW + 3, {"ask-1": ACCEPT}) is None
+    ended = store.get(task.task_id, "alice", NOW + 3)
+    assert ended is not None and ended.wire_status == c.STATUS_CANCELLED and ended.pending_input == {}
+    with pytest.raises(LeaseLost):
+        store.request_input(task.task_id, "w1", NOW + 4, {"ask-2": ASK})
+
+
+def test_a_store_file_from_before_questions_gains_the_columns(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    SqliteTaskStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE tasks DROP COLUMN input_requests")
+    db.execute("ALTER TABLE tasks DROP COLUMN input_responses")
+    db.close()
+    store = SqliteTaskStore(path)
+    task, _ = store.create(new_task(), NOW, LEASE)
+    store.request_input(task.task_id, "w1", NOW + 1, {"ask-1": ASK})
+    assert store.get(task.task_id, "alice", NOW + 1).pending_input == {"ask-1": ASK}  # type: ignore[union-attr]
+    store.close()

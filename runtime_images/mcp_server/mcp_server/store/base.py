@@ -62,7 +62,24 @@ class TaskRecord:
     publish_due_at: float | None = None
     resumable: bool = False
     request_key: str | None = None
+    # Questions the running work asked the caller (key -> an elicitation/create request), and the
+    # answers received so far (key -> an ElicitResult). Set and cleared by the worker.
+    input_requests: dict[str, Any] | None = None
+    input_responses: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pending_input(self) -> dict[str, Any]:
+        """The questions still waiting for an answer (none once the task has ended)."""
+        if self.status != c.STATUS_WORKING or not self.input_requests:
+            return {}
+        answered = self.input_responses or {}
+        return {key: request for key, request in self.input_requests.items() if key not in answered}
+
+    @property
+    def wire_status(self) -> str:
+        """The status callers see: a working task waiting for an answer is `input_required`."""
+        return c.STATUS_INPUT_REQUIRED if self.pending_input else self.status
 
 
 class TaskStore(abc.ABC):
@@ -132,6 +149,27 @@ class TaskStore(abc.ABC):
 
         The result event is then due: if it is not marked published by `publish_after`
         (the finishing process died first), `unpublished` offers it to any server.
+        """
+
+    @abc.abstractmethod
+    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> None:
+        """The worker asks the caller: replace the task's questions (and drop earlier answers).
+
+        The task stays `working` in the store (its lease, progress and cancellation are
+        unchanged); callers see `input_required` while a question has no answer. Raises
+        LeaseLost if the worker no longer owns the task.
+        """
+
+    @abc.abstractmethod
+    def clear_input(self, task_id: str, worker_id: str, now: float) -> None:
+        """The worker took its answers: remove questions and answers; raises LeaseLost otherwise."""
+
+    @abc.abstractmethod
+    def provide_input(self, task_id: str, owner: str, now: float, responses: dict[str, Any]) -> TaskRecord | None:
+        """Record the owner's answers to pending questions, each key at most once.
+
+        Returns the updated task, or None (nothing written) if the task is not the owner's,
+        has ended, or any key is not a question still waiting for its answer.
         """
 
     @abc.abstractmethod

@@ -71,7 +71,14 @@ def _from_item(item: dict[str, Any]) -> TaskRecord:
         publish_due_at=num("lease_expires_at") if publishing else None,
         resumable=bool(raw.get("resumable", False)),
         request_key=raw.get("request_key"),
+        input_requests=_json_map(raw.get("input_requests")),
+        input_responses=_json_map(raw.get("input_responses")),
     )
+
+
+def _json_map(value: dict[str, str] | None) -> dict[str, Any] | None:
+    # Questions and answers are maps of JSON strings, so a condition can name one key.
+    return None if value is None else {key: json.loads(text) for key, text in value.items()}
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -269,6 +276,58 @@ class DynamoDbTaskStore(TaskStore):
             ExpressionAttributeValues=_to_av(values),
             ReturnValues="ALL_NEW",
         )
+        return _from_item(response["Attributes"])
+
+    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> None:
+        self._update(
+            task_id,
+            UpdateExpression="SET input_requests = :requests, input_responses = :none, updated_at = :now",
+            ConditionExpression="#s = :working AND lease_owner = :me",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_to_av(
+                {
+                    ":requests": {key: json.dumps(request) for key, request in requests.items()},
+                    ":none": {},
+                    ":now": now,
+                    ":working": c.STATUS_WORKING,
+                    ":me": worker_id,
+                }
+            ),
+        )
+
+    def clear_input(self, task_id: str, worker_id: str, now: float) -> None:
+        self._update(
+            task_id,
+            UpdateExpression="SET updated_at = :now REMOVE input_requests, input_responses",
+            ConditionExpression="#s = :working AND lease_owner = :me",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues=_to_av({":now": now, ":working": c.STATUS_WORKING, ":me": worker_id}),
+        )
+
+    def provide_input(self, task_id: str, owner: str, now: float, responses: dict[str, Any]) -> TaskRecord | None:
+        if task_id.startswith("req#") or not responses:
+            return None
+        names = {"#s": "status", "#o": "owner"}
+        values: dict[str, Any] = {":now": now, ":now_int": int(now), ":owner": owner, ":working": c.STATUS_WORKING}
+        sets = ["updated_at = :now"]
+        conditions = ["#o = :owner", "#s = :working", "expires_at >= :now_int"]
+        for i, (key, response) in enumerate(responses.items()):
+            names[f"#k{i}"] = key
+            values[f":v{i}"] = json.dumps(response)
+            sets.append(f"input_responses.#k{i} = :v{i}")
+            # Only a question still open: asked, and not answered before (by this or another caller).
+            conditions += [f"attribute_exists(input_requests.#k{i})", f"attribute_not_exists(input_responses.#k{i})"]
+        try:
+            response = self._update(
+                task_id,
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=" AND ".join(conditions),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_to_av(values),
+                ReturnValues="ALL_NEW",
+            )
+        except LeaseLost:
+            return None
         return _from_item(response["Attributes"])
 
     def cancel(self, task_id: str, owner: str, now: float, message: str, *, publish_after: float) -> TaskRecord | None:

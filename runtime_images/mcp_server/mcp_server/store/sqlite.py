@@ -41,7 +41,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     completions INTEGER NOT NULL DEFAULT 0,
     publish_due_at REAL,
     resumable INTEGER NOT NULL DEFAULT 0,
-    request_key TEXT
+    request_key TEXT,
+    input_requests TEXT,
+    input_responses TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE status = 'working';
@@ -56,6 +58,8 @@ CREATE TABLE IF NOT EXISTS request_keys (
 );
 """
 
+# Columns added after the first release of the schema, created on open where missing.
+_ADDED_COLUMNS = ("input_requests", "input_responses")
 
 _RENEW = (
     "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds"
@@ -93,6 +97,8 @@ def _row_to_record(row: sqlite3.Row) -> TaskRecord:
         publish_due_at=row["publish_due_at"],
         resumable=bool(row["resumable"]),
         request_key=row["request_key"],
+        input_requests=json.loads(row["input_requests"]) if row["input_requests"] else None,
+        input_responses=json.loads(row["input_responses"]) if row["input_responses"] else None,
     )
 
 
@@ -108,6 +114,11 @@ class SqliteTaskStore(TaskStore):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(_SCHEMA)
+            # Files written before a column existed get it added (local stores outlive upgrades).
+            present = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
+            for column in _ADDED_COLUMNS:
+                if column not in present:
+                    self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
         # A second connection for point reads: under WAL it never waits for the writer, so
         # tasks/get stays fast while hundreds of tasks record progress.
         self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -271,6 +282,46 @@ class SqliteTaskStore(TaskStore):
             record = self._fetch(task_id)
         assert record is not None
         return record
+
+    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> None:
+        self._set_input(task_id, worker_id, now, json.dumps(requests), "{}")
+
+    def clear_input(self, task_id: str, worker_id: str, now: float) -> None:
+        self._set_input(task_id, worker_id, now, None, None)
+
+    def _set_input(self, task_id: str, worker_id: str, now: float, requests: str | None, responses: str | None) -> None:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE tasks SET input_requests = ?, input_responses = ?, updated_at = ?"
+                " WHERE task_id = ? AND status = 'working' AND lease_owner = ?",
+                (requests, responses, now, task_id, worker_id),
+            )
+        if cursor.rowcount != 1:
+            raise LeaseLost
+
+    def provide_input(self, task_id: str, owner: str, now: float, responses: dict[str, Any]) -> TaskRecord | None:
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                record = self._fetch(task_id)
+                if record is None or record.owner != owner or record.expires_at < now:
+                    self._conn.execute("COMMIT")
+                    return None
+                pending = record.pending_input
+                if not responses or any(key not in pending for key in responses):
+                    self._conn.execute("COMMIT")
+                    return None
+                merged = {**(record.input_responses or {}), **responses}
+                self._conn.execute(
+                    "UPDATE tasks SET input_responses = ?, updated_at = ? WHERE task_id = ?",
+                    (json.dumps(merged), now, task_id),
+                )
+                updated = self._fetch(task_id)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return updated
 
     def cancel(self, task_id: str, owner: str, now: float, message: str, *, publish_after: float) -> TaskRecord | None:
         with self._lock:
