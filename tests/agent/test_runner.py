@@ -186,6 +186,75 @@ def test_task_status_action_reports_progress_without_a_model(memory_mcp_server: 
     wait_for(lambda: statuses()[task_id]["status"] == "completed", "the task to complete")
 
 
+def write_orders_csv(path: Any) -> None:
+    with path.open("w") as out:
+        out.write("order,amount\n")
+        out.writelines(f"order-{i % 300},{i % 300 % 7}\n" for i in range(400))  # 100 repeated rows
+
+
+def test_a_tasks_question_is_put_to_the_user_and_their_reply_answers_it_in_a_later_turn(
+    memory_mcp_server: McpServer, aws_to_moto: str
+) -> None:
+    write_orders_csv(memory_mcp_server.data / "orders.csv")
+    settings = memory_settings(memory_mcp_server)
+    actor = f"dana-{uuid.uuid4().hex[:8]}"
+    starter = ScriptedModel(
+        [
+            lambda seen: ToolUse("start_deduplicate_csv", {"path": "orders.csv"}),
+            lambda seen: Text(last_tool_result(seen)["task_id"]),
+        ]
+    )
+    task_id = answer(chat(settings, starter, "Clean up orders.csv", str(uuid.uuid4()), actor))
+
+    def status() -> dict[str, Any]:
+        invocation = Invocation("task_status", task_ids=(task_id,), payload={"actor_id": actor})
+        events = collect(run(invocation, settings=replace(settings, model_id=None), session_id="s", headers={}))
+        return next(e for e in events if e["type"] == "task")
+
+    wait_for(lambda: status()["status"] == "input_required", "the task's question")
+    # A later turn: the model reads the open question and puts it to the user.
+    asking = ScriptedModel(
+        [
+            lambda seen: ToolUse("check_task_status", {"task_id": task_id}),
+            lambda seen: Text(next(iter(last_tool_result(seen)["questions"].values()))["message"]),
+        ]
+    )
+    events = chat(settings, asking, "Anything waiting for me?", str(uuid.uuid4()), actor)
+    assert "100 duplicate rows out of 400" in answer(events)
+    assert "answer_task" in (asking.seen[0].system_prompt or "")
+    # The user's reply, in the next turn, goes to answer_task.
+    replying = ScriptedModel(
+        [
+            lambda seen: ToolUse("answer_task", {"task_id": task_id, "content": {"write_copy": True}}),
+            lambda seen: Text(last_tool_result(seen)["status"]),
+        ]
+    )
+    chat(settings, replying, "Yes, write the copy.", str(uuid.uuid4()), actor)
+    wait_for(lambda: status()["status"] == "completed", "the task to complete")
+    assert (memory_mcp_server.data / "orders.dedup.csv").read_text().count("\n") == 301
+    delivered = wait_for(
+        lambda: [e for e in result_events(actor) if e["metadata"]["task_id"]["stringValue"] == task_id],
+        "the task's result event",
+    )
+    message = json.loads(delivered[0]["payload"][0]["conversational"]["content"]["text"])["message"]
+    assert '"outcome": "written"' in message["content"][0]["text"]
+
+
+def test_a_question_asked_during_a_direct_call_is_declined_not_left_waiting(
+    memory_mcp_server: McpServer, aws_to_moto: str
+) -> None:
+    write_orders_csv(memory_mcp_server.data / "direct.csv")
+    model = ScriptedModel(
+        [
+            lambda seen: ToolUse("deduplicate_csv", {"path": "direct.csv"}),
+            lambda seen: Text(last_tool_result(seen)["outcome"]),
+        ]
+    )
+    events = chat(memory_settings(memory_mcp_server), model, "Dedupe direct.csv now", str(uuid.uuid4()), "erin")
+    assert answer(events) == "declined"
+    assert not (memory_mcp_server.data / "direct.dedup.csv").exists()
+
+
 @pytest.mark.parametrize(
     ("payload", "message"),
     [

@@ -95,7 +95,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     log.close()
 
 
-def strands_client(url: str, poll_timeout: timedelta = timedelta(minutes=1)) -> Any:
+def strands_client(url: str, poll_timeout: timedelta = timedelta(minutes=1), elicitation_callback: Any = None) -> Any:
     import httpx2
     from mcp.client.streamable_http import streamable_http_client
     from strands.tools.mcp import MCPClient
@@ -109,6 +109,7 @@ def strands_client(url: str, poll_timeout: timedelta = timedelta(minutes=1)) -> 
 
     return MCPClient(
         transport,
+        elicitation_callback=elicitation_callback,
         tasks_config=TasksConfig(poll_timeout=poll_timeout, poll_interval=timedelta(milliseconds=100)),
     )
 
@@ -166,6 +167,30 @@ def test_strands_cancellation_cancels_the_server_task(server: Server) -> None:
     while server.ping()["status"] != "Healthy":
         assert time.monotonic() < deadline, "work kept running after cancellation"
         time.sleep(0.05)
+
+
+def test_strands_answers_a_tasks_question_with_its_elicitation_callback(server: Server) -> None:
+    from mcp.types import ElicitResult
+
+    with (server.data / "orders.csv").open("w") as out:
+        out.write("order,amount\n")
+        out.writelines(f"order-{i % 300},{i % 300 % 7}\n" for i in range(400))  # 100 repeats of earlier rows
+    asked: list[str] = []
+
+    async def person(context: Any, params: Any) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"write_copy": True})
+
+    with strands_client(server.url, elicitation_callback=person) as client:
+        client.list_tools_sync()
+        assert client._should_use_task("deduplicate_csv")
+        result = client.call_tool_sync("use-3", "deduplicate_csv", {"path": "orders.csv"})
+    assert result["status"] == "success", result
+    # The task went input_required; Strands answered its inputRequests with tasks/update.
+    assert len(asked) == 1 and "100 duplicate rows out of 400" in asked[0]
+    assert result["structuredContent"]["outcome"] == "written"
+    assert result["structuredContent"]["rows_written"] == 300
+    assert (server.data / "orders.dedup.csv").read_text().count("\n") == 301
 
 
 class sqlite_rows:

@@ -8,6 +8,10 @@
 - JWT: the caller's bearer token is forwarded; the MCP runtime's authorizer checks it again.
 - The caller context (actor, results session, memory id) travels in the allowlisted
   X-Amzn-Bedrock-AgentCore-Runtime-Custom-* headers the MCP server reads.
+- A question a tool asks while the model waits for it (elicitation) is declined: the user cannot
+  answer in the middle of a model turn. Work that needs the user's decision is started with
+  start_<tool>; its question then shows in check_task_status and is answered with answer_task,
+  in whatever later turn the user replies.
 - On a 2025-era session, an expired or unknown MCP session answers HTTP 404. The client notices it
   at the HTTP layer, re-initializes a fresh session and repeats the call once. Task-creating calls
   carry a request key derived from the tool-use id, so the repeat finds the task already created
@@ -32,6 +36,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.types import ElicitRequestParams, ElicitResult
 from strands.tools.mcp import MCPClient
 from strands.tools.mcp.mcp_tasks import TasksConfig
 from strands.types.tools import ToolResult
@@ -91,6 +96,11 @@ def request_key(tool_use_id: str) -> str:
     return "tooluse-" + hashlib.sha256(tool_use_id.encode()).hexdigest()[:48]
 
 
+async def decline_questions_during_a_call(context: Any, params: ElicitRequestParams) -> ElicitResult:
+    logger.info("declined a question a tool asked during its call (the user answers through answer_task)")
+    return ElicitResult(action="decline")
+
+
 class ReconnectingMCPClient(MCPClient):
     """Strands' MCPClient over Streamable HTTP that re-initializes after a 404 on its session."""
 
@@ -109,7 +119,12 @@ class ReconnectingMCPClient(MCPClient):
         self._url = url
         self._headers = dict(headers)
         self._auth = auth
-        super().__init__(self._transport, tasks_config=tasks_config, startup_timeout=startup_timeout)
+        super().__init__(
+            self._transport,
+            tasks_config=tasks_config,
+            startup_timeout=startup_timeout,
+            elicitation_callback=decline_questions_during_a_call,
+        )
 
     @asynccontextmanager
     async def _transport(self) -> AsyncIterator[Any]:

@@ -14,14 +14,23 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
+from mcp.server.elicitation import (
+    AcceptedElicitation,
+    CancelledElicitation,
+    DeclinedElicitation,
+    ElicitationResult,
+    render_elicitation_schema,
+)
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
+from pydantic import ValidationError
 
 from mcp_server import constants as c
 from mcp_server.caller import Caller
@@ -30,7 +39,7 @@ from mcp_server.metrics import TaskMetrics
 from mcp_server.results_sink import ResultSink, result_event
 from mcp_server.settings import Settings
 from mcp_server.store.base import LeaseLost, NewTask, TaskRecord, TaskStore
-from mcp_server.tooling import TaskCancelled, TaskContext, ToolSpec
+from mcp_server.tooling import SchemaT, TaskCancelled, TaskContext, ToolSpec
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -44,6 +53,8 @@ MAX_ATTEMPTS = 3
 PURGE_EVERY_SECONDS = 60.0
 # Without a total, progress is logged at most once per this interval.
 PROGRESS_LOG_SECONDS = 60.0
+# An answer that does not fit the question's schema is asked again, this many times in all.
+MAX_INPUT_ATTEMPTS = 3
 
 
 class TaskListener(Protocol):
@@ -57,11 +68,15 @@ class TaskListener(Protocol):
     def ended(self, record: TaskRecord) -> None: ...
 
 
+Asker = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
 class DurableContext(TaskContext):
-    def __init__(self, task_id: str, attempt: int, on_update: Callable[[], None]) -> None:
+    def __init__(self, task_id: str, attempt: int, on_update: Callable[[], None], ask: Asker | None = None) -> None:
         self.task_id = task_id
         self.attempt = attempt
         self._on_update = on_update
+        self._ask = ask
         self._progress: tuple[float, float | None, str | None] | None = None
         self._dirty = False
         self._cancelled = False
@@ -86,6 +101,24 @@ class DurableContext(TaskContext):
         if stage != self._logged_stage:
             self._logged_stage = stage
             logger.info("task progress", extra={"progress": progress, "total": total})
+
+    async def elicit(self, message: str, schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
+        if self._ask is None:
+            return await super().elicit(message, schema)
+        requested = render_elicitation_schema(schema)
+        question = message
+        for _ in range(MAX_INPUT_ATTEMPTS):
+            answer = await self._ask(question, requested)
+            if answer.get("action") == "decline":
+                return DeclinedElicitation()
+            if answer.get("action") == "cancel":
+                return CancelledElicitation()
+            try:
+                return AcceptedElicitation(data=schema.model_validate(answer.get("content") or {}))
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'content'}: {e['msg']}" for e in exc.errors())
+                question = f"That answer did not fit ({problems}). {message}"
+        raise ToolError(f"no answer that fits after {MAX_INPUT_ATTEMPTS} attempts to ask: {message}")
 
     def take_progress(self) -> tuple[float, float | None, str | None] | None:
         self._dirty = False
@@ -137,6 +170,8 @@ class TaskEngine:
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.last_update = time.time()
         self._running: dict[str, _Running] = {}
+        # Running tasks of this process waiting for an answer: set when one arrives here.
+        self._answered: dict[str, anyio.Event] = {}
         self._in_request = 0
         self._tg: TaskGroup | None = None
 
@@ -219,14 +254,23 @@ class TaskEngine:
         return record
 
     async def get(self, caller: Caller, task_id: str) -> TaskRecord | None:
-        if self.store.reads_inline:
-            return self.store.get(task_id, caller.actor_id, time.time())
-        return await self._call(self.store.get, task_id, caller.actor_id, time.time())
+        return await self._read(task_id, caller.actor_id)
 
     async def list_tasks(self, caller: Caller, limit: int = 50) -> list[TaskRecord]:
         if self.store.reads_inline:
             return self.store.list_by_owner(caller.actor_id, time.time(), limit)
         return await self._call(self.store.list_by_owner, caller.actor_id, time.time(), limit)
+
+    async def provide_input(self, caller: Caller, task_id: str, responses: dict[str, Any]) -> TaskRecord | None:
+        """Record answers to a task's open questions; None if it is not the caller's or not waiting for them."""
+        record = await self._call(self.store.provide_input, task_id, caller.actor_id, time.time(), responses)
+        if record is not None:
+            with log_context(task_id=task_id, actor=caller.actor_id):
+                logger.info("task input provided", extra={"answers": len(responses)})
+            waiter = self._answered.get(task_id)
+            if waiter is not None:  # the work runs here: wake it now rather than at its next look
+                waiter.set()
+        return record
 
     async def cancel(self, caller: Caller, task_id: str) -> TaskRecord | None:
         before = await self.get(caller, task_id)
@@ -268,7 +312,12 @@ class TaskEngine:
         logger.info("task running", extra={"attempt": record.attempts})
         spec = self.specs[record.tool]
         tool = self.tools[record.tool]
-        ctx = DurableContext(record.task_id, record.attempts, lambda: self._progressed(ctx))
+        ctx = DurableContext(
+            record.task_id,
+            record.attempts,
+            lambda: self._progressed(ctx),
+            lambda message, requested: self._ask(record, message, requested),
+        )
         running = _Running(
             anyio.CancelScope(), ctx, record.owner, last_renew=time.monotonic(), session=record.session_id
         )
@@ -309,6 +358,46 @@ class TaskEngine:
             None,
             None,
         )
+
+    async def _ask(self, record: TaskRecord, message: str, requested_schema: dict[str, Any]) -> dict[str, Any]:
+        """Store one question for the caller and wait for its answer, from this process or any other."""
+        key = uuid.uuid4().hex[:16]
+        request = {
+            "method": "elicitation/create",
+            "params": {"mode": "form", "message": message, "requestedSchema": requested_schema},
+        }
+        try:
+            await self._call(self.store.request_input, record.task_id, self.worker_id, time.time(), {key: request})
+        except LeaseLost:
+            raise TaskCancelled("the task ended before its question was asked") from None
+        logger.info("task waiting for input")
+        self.touch()
+        look_every = max(self.settings.poll_interval_ms / 1000, 0.05)
+        try:
+            while True:
+                answered = self._answered[record.task_id] = anyio.Event()
+                with anyio.move_on_after(look_every):
+                    await answered.wait()
+                current = await self._read(record.task_id, record.owner)
+                if current is None or current.status in c.TERMINAL_STATUSES:
+                    raise TaskCancelled("the task ended while waiting for input")
+                answer = (current.input_responses or {}).get(key)
+                if answer is not None:
+                    break
+        finally:
+            self._answered.pop(record.task_id, None)
+        try:
+            await self._call(self.store.clear_input, record.task_id, self.worker_id, time.time())
+        except LeaseLost:
+            raise TaskCancelled("the task ended while taking its answer") from None
+        logger.info("task input received", extra={"action": answer.get("action")})
+        self.touch()
+        return dict(answer)
+
+    async def _read(self, task_id: str, owner: str) -> TaskRecord | None:
+        if self.store.reads_inline:
+            return self.store.get(task_id, owner, time.time())
+        return await self._call(self.store.get, task_id, owner, time.time())
 
     async def _renew_forever(self) -> None:
         """One writer renews every running task's lease and records its progress.

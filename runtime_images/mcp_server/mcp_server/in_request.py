@@ -6,10 +6,12 @@ import time
 from typing import Any
 
 import anyio
+from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import NoBackChannelError
 
-from mcp_server.tooling import TaskCancelled, TaskContext, ToolSpec
+from mcp_server.tooling import SchemaT, TaskCancelled, TaskContext, ToolSpec
 
 
 class RequestContext(TaskContext):
@@ -33,6 +35,15 @@ class RequestContext(TaskContext):
         self.last_sent = time.monotonic()
         elapsed = int(time.monotonic() - self.started)
         await self._mcp_ctx.report_progress(progress, total, f"still working ({elapsed} s elapsed)")
+
+    async def elicit(self, message: str, schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
+        try:
+            return await self._mcp_ctx.elicit(message, schema)
+        except NoBackChannelError:
+            raise ToolError(
+                "this tool asks for input while it runs: call it as a task (its questions then arrive as "
+                "input_required), or from a client session that accepts elicitation"
+            ) from None
 
     @property
     def cancelled(self) -> bool:

@@ -1,35 +1,44 @@
 """Durable tasks for clients with no task support.
 
-start_<tool>, check_task_status, get_task_result and cancel_task, over the same store.
+start_<tool>, check_task_status, get_task_result, answer_task and cancel_task, over the same store.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import pydantic_core
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
+from mcp.shared.exceptions import MCPError
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from mcp_server import constants as c
 from mcp_server.caller import Caller, CallerContextError
 from mcp_server.engine import TaskEngine
-from mcp_server.protocol import caller_of, iso, validation_message
+from mcp_server.protocol import answer_questions, caller_of, iso, validation_message
 from mcp_server.store.base import TaskRecord
 from mcp_server.tooling import ToolSpec
 
 TaskId = Annotated[str, Field(min_length=1, max_length=256, description="The task id returned by a start_* tool")]
 
 
+class Question(BaseModel):
+    message: str
+    requested_schema: dict[str, Any] = Field(description="JSON schema of the answer's content")
+
+
 class TaskStatus(BaseModel):
     task_id: str
     tool: str
-    status: str = Field(description="working, completed, failed or cancelled")
+    status: str = Field(description="working, input_required, completed, failed or cancelled")
     status_message: str | None = None
+    questions: dict[str, Question] | None = Field(
+        None, description="while input_required: the open questions by id; answer them with answer_task"
+    )
     progress: float | None = None
     total: float | None = None
     created_at: str
@@ -41,8 +50,16 @@ def _status(record: TaskRecord, engine: TaskEngine) -> TaskStatus:
     return TaskStatus(
         task_id=record.task_id,
         tool=record.tool,
-        status=record.status,
+        status=record.wire_status,
         status_message=record.status_message,
+        questions={
+            key: Question(
+                message=str((q.get("params") or {}).get("message", "")),
+                requested_schema=(q.get("params") or {}).get("requestedSchema") or {},
+            )
+            for key, q in record.pending_input.items()
+        }
+        or None,
         progress=record.progress,
         total=record.total,
         created_at=iso(record.created_at),
@@ -136,8 +153,37 @@ def task_tools(engine: TaskEngine) -> list[Tool]:
             return CallToolResult(
                 content=[TextContent(type="text", text=f"task {record.status}: {message}")], is_error=True
             )
+        if record.pending_input:
+            raise ToolError(f"task {task_id!r} is waiting for input: see check_task_status, answer with answer_task")
         progress = "" if record.progress is None else f" (progress {record.progress:g}/{record.total or '?'})"
         raise ToolError(f"task {task_id!r} is still {record.status}{progress}; check again later")
+
+    async def answer_task(
+        task_id: TaskId,
+        ctx: Context[Any, Any],
+        content: Annotated[
+            dict[str, Any] | None, Field(description="the answer, shaped by the question's requested_schema")
+        ] = None,
+        action: Annotated[
+            Literal["accept", "decline", "cancel"], Field(description="decline or cancel to answer nothing")
+        ] = "accept",
+        question_id: Annotated[
+            str | None, Field(description="which open question; may be omitted when only one is open")
+        ] = None,
+    ) -> TaskStatus:
+        """Answer a question one of your tasks asked (its status is input_required)."""
+        caller, record = await _load(ctx, engine, task_id)
+        pending = record.pending_input
+        if question_id is None and len(pending) == 1:
+            question_id = next(iter(pending))
+        if question_id is None:
+            raise ToolError(f"question_id: expected one of {sorted(pending)}" if pending else "no open question")
+        answer: dict[str, Any] = {"action": action, **({"content": content} if content is not None else {})}
+        try:
+            await answer_questions(engine, caller, record, {question_id: answer})
+        except MCPError as exc:
+            raise ToolError(exc.error.message) from None
+        return _status(await engine.get(caller, task_id) or record, engine)
 
     async def cancel_task(task_id: TaskId, ctx: Context[Any, Any]) -> TaskStatus:
         """Cancel one of your running tasks."""
@@ -149,5 +195,6 @@ def task_tools(engine: TaskEngine) -> list[Tool]:
     return [
         Tool.from_function(check_task_status),
         Tool.from_function(get_task_result, structured_output=False),
+        Tool.from_function(answer_task),
         Tool.from_function(cancel_task),
     ]

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPError, NoBackChannelError
 from mcp_types import INVALID_PARAMS, METHOD_NOT_FOUND, RequestParams
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import Field, ValidationError
@@ -47,7 +47,7 @@ def iso(ts: float) -> str:
 def task_wire(record: TaskRecord, poll_interval_ms: int, modern: bool) -> dict[str, Any]:
     wire: dict[str, Any] = {
         "taskId": record.task_id,
-        "status": record.status,
+        "status": record.wire_status,
         "createdAt": iso(record.created_at),
         "lastUpdatedAt": iso(max(record.updated_at, record.created_at)),
     }
@@ -239,6 +239,60 @@ def decode_cursor(cursor: str | None) -> int:
     return offset
 
 
+ELICIT_ACTIONS = ("accept", "decline", "cancel")
+
+
+def check_answer(key: str, answer: Any, field: str = "inputResponses") -> dict[str, Any]:
+    """An ElicitResult-shaped answer, or MCPError (-32602) naming the key and what was expected."""
+    if not isinstance(answer, dict) or answer.get("action") not in ELICIT_ACTIONS:
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message=f"{field}.{key}: expected {{'action': 'accept'|'decline'|'cancel', 'content'?: {{...}}}}",
+        )
+    content = answer.get("content")
+    if content is not None and not isinstance(content, dict):
+        raise MCPError(code=INVALID_PARAMS, message=f"{field}.{key}.content: expected an object of answers")
+    return {"action": answer["action"], **({"content": content} if content is not None else {})}
+
+
+async def answer_questions(engine: TaskEngine, caller: Caller, record: TaskRecord, answers: dict[str, Any]) -> None:
+    """Deliver answers to the task's open questions; MCPError (-32602) saying what is wrong otherwise."""
+    pending = record.pending_input
+    if not pending:
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message=f"task {record.task_id!r} is {record.wire_status}, not input_required: it is not waiting for input",
+        )
+    if not answers:
+        raise MCPError(code=INVALID_PARAMS, message=f"inputResponses: expected answers for {sorted(pending)}")
+    for key in answers:
+        if key not in pending:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message=f"inputResponses.{key}: not an open question of this task; open: {sorted(pending)}",
+            )
+    checked = {key: check_answer(key, answer) for key, answer in answers.items()}
+    if await engine.provide_input(caller, record.task_id, checked) is None:
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message=f"task {record.task_id!r} stopped waiting for {sorted(checked)} (answered or ended meanwhile)",
+        )
+
+
+async def _elicit_over_session(ctx: ServerRequestContext[Any, Any], question: dict[str, Any]) -> dict[str, Any]:
+    params = question.get("params") or {}
+    try:
+        result = await ctx.session.elicit_form(
+            params.get("message", ""), params.get("requestedSchema") or {}, related_request_id=ctx.request_id
+        )
+    except NoBackChannelError:
+        raise MCPError(
+            code=INVALID_PARAMS,
+            message="the task is waiting for input, and this connection cannot carry the question (no session)",
+        ) from None
+    return result.model_dump(mode="json", exclude_none=True, include={"action", "content"})
+
+
 class TasksExtension(Extension):
     identifier = c.TASKS_EXTENSION
 
@@ -278,6 +332,8 @@ class TasksExtension(Extension):
         if _is_modern(ctx):
             if record.status == c.STATUS_COMPLETED:
                 wire["result"] = record.result or {"content": []}
+            elif wire["status"] == c.STATUS_INPUT_REQUIRED:
+                wire["inputRequests"] = record.pending_input
             elif record.status == c.STATUS_FAILED:
                 wire["error"] = record.error or {"code": -32000, "message": record.status_message or "failed"}
         return wire
@@ -295,20 +351,18 @@ class TasksExtension(Extension):
         return self._wire(ctx, cancelled or record)
 
     async def _update(self, ctx: ServerRequestContext[Any, Any], params: UpdateTaskParams) -> dict[str, Any]:
-        _, record = await self._load(ctx, params.task_id)
-        if record.status != c.STATUS_INPUT_REQUIRED:
-            raise MCPError(
-                code=INVALID_PARAMS,
-                message=(
-                    f"task {params.task_id!r} is {record.status}, not input_required: it is not waiting for input"
-                ),
-            )
+        caller, record = await self._load(ctx, params.task_id)
+        await answer_questions(self.engine, caller, record, params.input_responses)
         return {}
 
     async def _result(self, ctx: ServerRequestContext[Any, Any], params: TaskIdParams) -> dict[str, Any]:
         caller, record = await self._load(ctx, params.task_id)
-        # SEP-1686: tasks/result blocks until the task is terminal.
+        # SEP-1686: tasks/result blocks until the task is terminal; a question the task asks
+        # meanwhile goes to the client over this request's session, and its answer back to the task.
         while record.status not in c.TERMINAL_STATUSES:
+            for key, question in record.pending_input.items():
+                answer = await _elicit_over_session(ctx, question)
+                await self.engine.provide_input(caller, record.task_id, {key: answer})
             await anyio.sleep(self.engine.settings.poll_interval_ms / 1000)
             current = await self.engine.get(caller, params.task_id)
             if current is None:

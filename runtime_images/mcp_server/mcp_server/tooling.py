@@ -21,10 +21,14 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import anyio
+from mcp.server.elicitation import ElicitationResult
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.resolve import find_resolved_parameters
+from pydantic import BaseModel
 
 RunMode = Literal["request", "task", "either"]
 ToolFn = Callable[..., Awaitable[Any]]
+SchemaT = typing.TypeVar("SchemaT", bound=BaseModel)
 
 
 class TaskCancelled(Exception):
@@ -54,6 +58,15 @@ class TaskContext(abc.ABC):
         """Yield to the event loop (heartbeats, cancellation, other tasks run) and honour cancellation."""
         await anyio.sleep(0)
         self.raise_if_cancelled()
+
+    async def elicit(self, message: str, schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
+        """Ask the caller for input shaped by `schema` (a model of primitive fields) and wait for it.
+
+        As a durable task the question is stored with the task (callers see `input_required`)
+        and may be answered from any session, days later; the work keeps its lease meanwhile.
+        An answer that does not match the schema is asked again, naming what was wrong.
+        """
+        raise ToolError(f"{type(self).__name__} cannot ask the caller for input")
 
 
 @dataclass(frozen=True)
