@@ -57,6 +57,14 @@ async def until_status(session: Any, task_id: str, *statuses: str) -> dict[str, 
     return state
 
 
+async def asked(session: Any, data_dir: Path, path: str) -> tuple[str, dict[str, Any]]:
+    """Write `path`, start deduplicate_csv on it as a task, wait for its question: (task id, tasks/get state)."""
+    write_orders(data_dir / path)
+    handle = await session.session.call_tool(TOOL, {"path": path}, allow_claimed=True)
+    assert handle.result_type == "task"
+    return handle.task_id, await until_status(session, handle.task_id, "input_required")
+
+
 async def test_the_question_waits_in_the_task_and_an_answer_from_another_session_finishes_it(
     server: ServerProcess, data_dir: Path
 ) -> None:
@@ -129,35 +137,31 @@ async def test_an_answer_sent_to_another_server_process_reaches_the_waiting_work
 async def test_an_answer_that_does_not_fit_is_asked_again_naming_the_problem(
     server: ServerProcess, data_dir: Path
 ) -> None:
-    write_orders(data_dir / "third.csv")
     async with modern(server.mcp_url) as session:
-        handle = await session.session.call_tool(TOOL, {"path": "third.csv"}, allow_claimed=True)
-        first = await until_status(session, handle.task_id, "input_required")
+        task_id, first = await asked(session, data_dir, "third.csv")
         [key] = first["inputRequests"]
         bad = {"action": "accept", "content": {"write_copy": True, "keep": "middle"}}
-        await task_call(session, "tasks/update", handle.task_id, inputResponses={key: bad})
+        await task_call(session, "tasks/update", task_id, inputResponses={key: bad})
         with anyio.fail_after(30):
             while True:
-                again = await until_status(session, handle.task_id, "input_required")
+                again = await until_status(session, task_id, "input_required")
                 if key not in again["inputRequests"]:
                     break
                 await anyio.sleep(0.05)
         [(key2, question)] = again["inputRequests"].items()
         assert question["params"]["message"].startswith("That answer did not fit (keep:")
-        await task_call(session, "tasks/update", handle.task_id, inputResponses={key2: {"action": "decline"}})
-        done = await until_status(session, handle.task_id, "completed", "failed")
+        await task_call(session, "tasks/update", task_id, inputResponses={key2: {"action": "decline"}})
+        done = await until_status(session, task_id, "completed", "failed")
     assert done["result"]["structuredContent"]["outcome"] == "declined"
 
 
 async def test_cancelling_a_task_that_waits_for_input_ends_it_without_writing(
     server: ServerProcess, data_dir: Path
 ) -> None:
-    write_orders(data_dir / "fourth.csv")
     async with modern(server.mcp_url) as session:
-        handle = await session.session.call_tool(TOOL, {"path": "fourth.csv"}, allow_claimed=True)
-        await until_status(session, handle.task_id, "input_required")
-        await task_call(session, "tasks/cancel", handle.task_id)
-        done = await until_status(session, handle.task_id, "cancelled", "completed", "failed")
+        task_id, _ = await asked(session, data_dir, "fourth.csv")
+        await task_call(session, "tasks/cancel", task_id)
+        done = await until_status(session, task_id, "cancelled", "completed", "failed")
     assert done["status"] == "cancelled" and "inputRequests" not in done
     assert not (data_dir / "fourth.dedup.csv").exists()
 

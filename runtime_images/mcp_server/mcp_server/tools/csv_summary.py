@@ -29,6 +29,11 @@ class CsvSummary(BaseModel):
     groups: dict[str, GroupStats]
 
 
+CsvPath = Annotated[
+    str, Field(min_length=1, max_length=1024, description="CSV file, relative to the dataset directory")
+]
+
+
 def _resolve(root: Path, relative: str) -> Path:
     candidate = (root / relative).resolve()
     if not candidate.is_relative_to(root.resolve()):
@@ -41,10 +46,7 @@ def _resolve(root: Path, relative: str) -> Path:
 def csv_summary_tool(dataset_root: Path) -> ToolSpec:
     @tool(mode="either", max_duration_seconds=4 * 3600, resumable=True)
     async def summarize_csv(
-        path: Annotated[
-            str,
-            Field(min_length=1, max_length=1024, description="CSV file, relative to the dataset directory"),
-        ],
+        path: CsvPath,
         value_column: Annotated[str, Field(min_length=1, description="numeric column to aggregate")],
         ctx: TaskContext,
         group_by: Annotated[str | None, Field(description="column to group by; omit for one overall group")] = None,

@@ -18,7 +18,7 @@ from mcp.server.elicitation import AcceptedElicitation
 from pydantic import BaseModel, Field
 
 from mcp_server.tooling import TaskContext, ToolSpec, tool
-from mcp_server.tools.csv_summary import _resolve
+from mcp_server.tools.csv_summary import CsvPath, _resolve
 
 
 class DedupDecision(BaseModel):
@@ -45,10 +45,7 @@ def dedup_tool(dataset_root: Path) -> ToolSpec:
     # re-run never leaves a half-written copy.
     @tool(mode="task", max_duration_seconds=8 * 3600, resumable=True)
     async def deduplicate_csv(
-        path: Annotated[
-            str,
-            Field(min_length=1, max_length=1024, description="CSV file, relative to the dataset directory"),
-        ],
+        path: CsvPath,
         ctx: TaskContext,
         chunk_rows: Annotated[int, Field(ge=100, le=1_000_000, description="rows per progress step")] = 50_000,
     ) -> DedupReport:
