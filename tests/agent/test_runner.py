@@ -212,6 +212,10 @@ def test_a_tasks_question_is_put_to_the_user_and_their_reply_answers_it_in_a_lat
         return next(e for e in events if e["type"] == "task")
 
     wait_for(lambda: status()["status"] == "input_required", "the task's question")
+    wait_for(
+        lambda: [e for e in result_events(actor) if e["metadata"]["task_status"]["stringValue"] == "input_required"],
+        "the question's event in AgentCore Memory",
+    )
     # A later turn: the model reads the open question and puts it to the user.
     asking = ScriptedModel(
         [
@@ -221,7 +225,10 @@ def test_a_tasks_question_is_put_to_the_user_and_their_reply_answers_it_in_a_lat
     )
     events = chat(settings, asking, "Anything waiting for me?", str(uuid.uuid4()), actor)
     assert "100 duplicate rows out of 400" in answer(events)
-    assert "answer_task" in (asking.seen[0].system_prompt or "")
+    # The conversation began knowing the task waits (the question's event in the results session).
+    assert f"[background task {task_id}] The deduplicate_csv task is waiting for your answer" in (
+        asking.seen[0].system_prompt or ""
+    )
     # The user's reply, in the next turn, goes to answer_task.
     replying = ScriptedModel(
         [
@@ -232,11 +239,12 @@ def test_a_tasks_question_is_put_to_the_user_and_their_reply_answers_it_in_a_lat
     chat(settings, replying, "Yes, write the copy.", str(uuid.uuid4()), actor)
     wait_for(lambda: status()["status"] == "completed", "the task to complete")
     assert (memory_mcp_server.data / "orders.dedup.csv").read_text().count("\n") == 301
-    delivered = wait_for(
-        lambda: [e for e in result_events(actor) if e["metadata"]["task_id"]["stringValue"] == task_id],
+    [delivered] = wait_for(
+        lambda: [e for e in result_events(actor) if e["metadata"]["task_status"]["stringValue"] == "completed"],
         "the task's result event",
     )
-    message = json.loads(delivered[0]["payload"][0]["conversational"]["content"]["text"])["message"]
+    assert delivered["metadata"]["task_id"]["stringValue"] == task_id
+    message = json.loads(delivered["payload"][0]["conversational"]["content"]["text"])["message"]
     assert '"outcome": "written"' in message["content"][0]["text"]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,13 @@ def server(data_dir: Path) -> Iterator[ServerProcess]:
     proc.stop()
 
 
+def question_events(data_dir: Path, task_id: str) -> list[tuple[str, str]]:
+    with sqlite3.connect(data_dir / "results.sqlite3") as db:
+        return db.execute(
+            "SELECT client_token, text FROM events WHERE client_token LIKE ?", (f"{task_id}-input-%",)
+        ).fetchall()
+
+
 def modern(url: str, headers: dict[str, str] = CONTEXT) -> Any:
     return client(url, headers, mode="auto", extensions=[tasks_extension()])
 
@@ -79,6 +87,10 @@ async def test_the_question_waits_in_the_task_and_an_answer_from_another_session
     assert "200 duplicate rows out of 1200" in question["params"]["message"]
     assert set(question["params"]["requestedSchema"]["properties"]) == {"write_copy", "keep"}
     assert server.ping()["status"] == "HealthyBusy"  # the work holds its lease while it waits
+    # The question also went to the caller's memory session: a returning user's agent sees it waiting.
+    [(token, text)] = question_events(data_dir, handle.task_id)
+    assert token == f"{handle.task_id}-input-{key}"
+    assert "is waiting for your answer" in text and "200 duplicate rows out of 1200" in text
 
     # A new connection (as after a disconnect) answers; wrong answers are refused with the field named.
     async with modern(server.mcp_url) as later:

@@ -130,6 +130,9 @@ def recent_results(settings: Settings, actor_id: str) -> list[TaskResultNote]:
 
 def results_context(notes: list[TaskResultNote]) -> str:
     if not notes:
-        return "No background task of this user has finished since results were last kept."
+        return "No background task of this user has finished or asked anything since results were last kept."
     lines = [f"- {n.at:%Y-%m-%d %H:%M} UTC: {n.text}" for n in notes]
-    return "Background tasks of this user that have finished (oldest first):\n" + "\n".join(lines)
+    return (
+        "Background tasks of this user that finished or asked a question (oldest first; a later line about"
+        " the same task supersedes an earlier one):\n" + "\n".join(lines)
+    )

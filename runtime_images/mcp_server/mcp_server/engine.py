@@ -36,7 +36,7 @@ from mcp_server import constants as c
 from mcp_server.caller import Caller
 from mcp_server.logs import log_context, set_log_context
 from mcp_server.metrics import TaskMetrics
-from mcp_server.results_sink import ResultSink, result_event
+from mcp_server.results_sink import ResultSink, question_event, result_event
 from mcp_server.settings import Settings
 from mcp_server.store.base import LeaseLost, NewTask, TaskRecord, TaskStore
 from mcp_server.tooling import SchemaT, TaskCancelled, TaskContext, ToolSpec
@@ -372,6 +372,7 @@ class TaskEngine:
             raise TaskCancelled("the task ended before its question was asked") from None
         logger.info("task waiting for input")
         self.touch()
+        await self._tell_memory_of_question(record, key, message)
         look_every = max(self.settings.poll_interval_ms / 1000, 0.05)
         try:
             while True:
@@ -393,6 +394,18 @@ class TaskEngine:
         logger.info("task input received", extra={"action": answer.get("action")})
         self.touch()
         return dict(answer)
+
+    async def _tell_memory_of_question(self, record: TaskRecord, key: str, message: str) -> None:
+        """One event per question in the caller's results session: a returning user's agent sees it waiting.
+
+        Best effort: the question itself is in the task store, which every status call reads.
+        """
+        if record.memory_id is None:
+            return
+        try:
+            await self._call(self.sink.write, question_event(record, record.memory_id, key, message, time.time()))
+        except Exception:
+            logger.exception("task question event not written")
 
     async def _read(self, task_id: str, owner: str) -> TaskRecord | None:
         if self.store.reads_inline:

@@ -47,12 +47,25 @@ def _summary(record: TaskRecord) -> str:
 
 def result_event(record: TaskRecord, memory_id: str) -> ResultEvent:
     """The conversation event recording `record`'s terminal state."""
-    when = datetime.fromtimestamp(record.updated_at, tz=UTC)
-    text = _summary(record)[:90_000]  # conversational payloads are capped at 100k characters
+    return _event(record, memory_id, record.updated_at, _summary(record), "terminal", record.status)
+
+
+def question_event(record: TaskRecord, memory_id: str, key: str, message: str, at: float) -> ResultEvent:
+    """The conversation event telling a returning user that the task waits for their answer."""
+    text = (
+        f"[background task {record.task_id}] The {record.tool} task is waiting for your answer: {message} "
+        "(check_task_status shows the question; answer_task answers it)"
+    )
+    return _event(record, memory_id, at, text, f"input-{key}", "input_required")
+
+
+def _event(record: TaskRecord, memory_id: str, at: float, summary: str, token: str, status: str) -> ResultEvent:
+    when = datetime.fromtimestamp(at, tz=UTC)
+    text = summary[:90_000]  # conversational payloads are capped at 100k characters
     session_message = {
         "message": {"role": EVENT_ROLE.lower(), "content": [{"text": text}]},
-        # Derived from the completion time so restored histories keep a stable order.
-        "message_id": int(record.updated_at * 1000),
+        # Derived from the event's time so restored histories keep a stable order.
+        "message_id": int(at * 1000),
         "redact_message": None,
         "created_at": when.isoformat(),
         "updated_at": when.isoformat(),
@@ -61,10 +74,10 @@ def result_event(record: TaskRecord, memory_id: str) -> ResultEvent:
         memory_id=memory_id,
         actor_id=record.owner,
         session_id=record.session_id,
-        client_token=f"{record.task_id}-terminal",
+        client_token=f"{record.task_id}-{token}",
         timestamp=when,
         text=json.dumps(session_message),
-        metadata={"task_id": record.task_id, "task_status": record.status, "tool": record.tool},
+        metadata={"task_id": record.task_id, "task_status": status, "tool": record.tool},
     )
 
 
