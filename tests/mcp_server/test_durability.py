@@ -80,3 +80,44 @@ async def test_tasks_survive_kill_9_of_the_server(tmp_path: Path) -> None:
     lost = [tid for tid, record in at_kill.items() if record.status == "working"]  # type: ignore[union-attr]
     assert sorted(recovered) == sorted(lost)
     store.close()
+
+
+async def test_a_question_outlives_kill_9_the_rerun_asks_again_and_the_answer_finishes_it(tmp_path: Path) -> None:
+    with (tmp_path / "orders.csv").open("w") as out:
+        out.write("order,amount\n")
+        out.writelines(f"order-{i % 300},{i % 300 % 7}\n" for i in range(400))
+    first = start_server(tmp_path)
+    try:
+        async with client(first.mcp_url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:
+            handle = await session.session.call_tool("deduplicate_csv", {"path": "orders.csv"}, allow_claimed=True)
+            with anyio.fail_after(30):
+                while (state := await task_call(session, "tasks/get", handle.task_id))["status"] != "input_required":
+                    await anyio.sleep(0.05)
+        [first_key] = state["inputRequests"]
+    finally:
+        first.kill9()
+
+    second = start_server(tmp_path)  # recovers the lost worker's task: resumable, so it runs again
+    try:
+        async with client(second.mcp_url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:
+            with anyio.fail_after(60):
+                while True:
+                    state = await task_call(session, "tasks/get", handle.task_id)
+                    if state["status"] == "input_required" and first_key not in state["inputRequests"]:
+                        break  # asked again by the re-run, under a new key
+                    await anyio.sleep(0.05)
+            [key] = state["inputRequests"]
+            answer = {"action": "accept", "content": {"write_copy": True}}
+            await task_call(session, "tasks/update", handle.task_id, inputResponses={key: answer})
+            with anyio.fail_after(30):
+                while (state := await task_call(session, "tasks/get", handle.task_id))["status"] == "working":
+                    await anyio.sleep(0.05)
+    finally:
+        second.stop()
+    assert state["status"] == "completed", state
+    assert state["result"]["structuredContent"]["rows_written"] == 300
+    store = SqliteTaskStore(tmp_path / "tasks.sqlite3")
+    record = store.get(handle.task_id, "alice", 0)
+    store.close()
+    assert record is not None and record.attempts == 2 and record.completions == 1
+    assert not list(tmp_path.glob(".orders.dedup.csv.*.partial"))
