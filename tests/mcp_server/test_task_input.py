@@ -17,7 +17,16 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
-from tests_support import CONTEXT, ServerProcess, client, raw_request, start_server, task_call, tasks_extension
+from tests_support import (
+    CONTEXT,
+    ServerProcess,
+    client,
+    raw_request,
+    start_server,
+    task_call,
+    task_status_listener,
+    tasks_extension,
+)
 
 pytestmark = pytest.mark.anyio
 BOB = {**CONTEXT, "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": "bob"}
@@ -214,7 +223,14 @@ async def test_a_2025_client_gets_the_question_over_its_session_while_it_waits_f
         asked.append(params)
         return ElicitResult(action="accept", content={"write_copy": True, "keep": "first"})
 
-    async with client(server.mcp_url, CONTEXT, mode="legacy", elicitation_callback=person) as session:
+    statuses: list[dict[str, Any]] = []
+    async with client(
+        server.mcp_url,
+        CONTEXT,
+        mode="legacy",
+        elicitation_callback=person,
+        extensions=[task_status_listener(statuses)],
+    ) as session:
         created = await raw_request(
             session, "tools/call", {"name": TOOL, "arguments": {"path": "sixth.csv"}, "task": {"ttl": 60_000}}
         )
@@ -225,6 +241,11 @@ async def test_a_2025_client_gets_the_question_over_its_session_while_it_waits_f
         # SEP-1686: on input_required the requestor calls tasks/result; the question arrives over the session.
         result = await raw_request(session, "tasks/result", {"taskId": task_id})
     assert len(asked) == 1 and "200 duplicate rows" in asked[0].message
+    # Each change was pushed to the session that created the task: asked, answered, done.
+    with anyio.fail_after(10):
+        while not statuses or statuses[-1]["status"] != "completed":
+            await anyio.sleep(0.02)
+    assert [s["status"] for s in statuses if s["taskId"] == task_id] == ["input_required", "working", "completed"]
     assert result["structuredContent"]["outcome"] == "written"
     with (data_dir / "sixth.dedup.csv").open(newline="") as copy:
         assert sum(1 for _ in copy) == 1001

@@ -67,6 +67,9 @@ class TaskListener(Protocol):
 
     def ended(self, record: TaskRecord) -> None: ...
 
+    def status_changed(self, record: TaskRecord) -> None:
+        """A running task started or stopped waiting for its caller's answer."""
+
 
 Asker = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
@@ -372,6 +375,7 @@ class TaskEngine:
             raise TaskCancelled("the task ended before its question was asked") from None
         logger.info("task waiting for input")
         self.touch()
+        await self._status_changed(record)
         await self._tell_memory_of_question(record, key, message)
         look_every = max(self.settings.poll_interval_ms / 1000, 0.05)
         try:
@@ -393,7 +397,16 @@ class TaskEngine:
             raise TaskCancelled("the task ended while taking its answer") from None
         logger.info("task input received", extra={"action": answer.get("action")})
         self.touch()
+        await self._status_changed(record)
         return dict(answer)
+
+    async def _status_changed(self, record: TaskRecord) -> None:
+        if not self.listeners:
+            return
+        current = await self._read(record.task_id, record.owner)
+        if current is not None and current.status not in c.TERMINAL_STATUSES:
+            for listener in self.listeners:
+                listener.status_changed(current)
 
     async def _tell_memory_of_question(self, record: TaskRecord, key: str, message: str) -> None:
         """One event per question in the caller's results session: a returning user's agent sees it waiting.

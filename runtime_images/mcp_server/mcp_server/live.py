@@ -68,6 +68,11 @@ class LiveTasks:
             params["message"] = message
         self._enqueue(watch.session, "notifications/progress", params)
 
+    def status_changed(self, record: TaskRecord) -> None:
+        watch = self._watches.get(record.task_id)
+        if watch is not None:
+            self._enqueue(watch.session, "notifications/tasks/status", watch.wire(record))
+
     def ended(self, record: TaskRecord) -> None:
         watch = self._watches.pop(record.task_id, None)
         if watch is None or record.status not in c.TERMINAL_STATUSES:
