@@ -224,3 +224,12 @@ def test_a_store_file_from_before_questions_gains_the_columns(tmp_path: Path) ->
     store.request_input(task.task_id, "w1", NOW + 1, {"ask-1": ASK})
     assert store.get(task.task_id, "alice", NOW + 1).pending_input == {"ask-1": ASK}  # type: ignore[union-attr]
     store.close()
+
+
+def test_a_taken_over_task_drops_the_lost_workers_question(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    store.request_input(task.task_id, "w1", NOW + 1, {"ask-1": ASK})
+    assert store.take_over(task.task_id, "w1", "w2", NOW + LEASE + 1, LEASE)
+    taken = store.get(task.task_id, "alice", NOW + LEASE + 1)
+    assert taken is not None and taken.pending_input == {} and taken.wire_status == c.STATUS_WORKING
+    assert store.provide_input(task.task_id, "alice", NOW + LEASE + 2, {"ask-1": ACCEPT}) is None

@@ -161,6 +161,9 @@ async def test_an_answer_that_does_not_fit_is_asked_again_naming_the_problem(
     async with modern(server.mcp_url) as session:
         task_id, first = await asked(session, data_dir, "third.csv")
         [key] = first["inputRequests"]
+        huge = {"action": "accept", "content": {"note": "x" * 70_000}}
+        with pytest.raises(MCPError, match=re.escape(f"inputResponses.{key}.content: expected at most 65536 bytes")):
+            await task_call(session, "tasks/update", task_id, inputResponses={key: huge})
         bad = {"action": "accept", "content": {"write_copy": True, "keep": "middle"}}
         await task_call(session, "tasks/update", task_id, inputResponses={key: bad})
         with anyio.fail_after(30):
@@ -203,7 +206,7 @@ async def test_plain_tools_show_the_question_and_take_the_answer(server: ServerP
         early = await session.call_tool("get_task_result", {"task_id": task_id})
         assert early.is_error and "waiting for input" in early.content[0].text
         wrong = await session.call_tool("answer_task", {"task_id": task_id, "question_id": "other"})
-        assert wrong.is_error and "not an open question" in wrong.content[0].text
+        assert wrong.is_error and "question_id='other': not an open question" in wrong.content[0].text
         answered = await session.call_tool("answer_task", {"task_id": task_id, "content": {"write_copy": True}})
         assert not answered.is_error, answered.content
         with anyio.fail_after(60):
@@ -249,3 +252,28 @@ async def test_a_2025_client_gets_the_question_over_its_session_while_it_waits_f
     assert result["structuredContent"]["outcome"] == "written"
     with (data_dir / "sixth.dedup.csv").open(newline="") as copy:
         assert sum(1 for _ in copy) == 1001
+
+
+async def test_a_2025_client_that_cannot_be_asked_waits_for_an_answer_given_elsewhere(
+    server: ServerProcess, data_dir: Path
+) -> None:
+    write_orders(data_dir / "seventh.csv")
+    async with client(server.mcp_url, CONTEXT, mode="legacy") as waiting:  # no elicitation capability
+        created = await raw_request(
+            waiting, "tools/call", {"name": TOOL, "arguments": {"path": "seventh.csv"}, "task": {"ttl": 60_000}}
+        )
+        task_id = created["task"]["taskId"]
+        result: dict[str, Any] = {}
+
+        async def wait_for_result() -> None:
+            result.update(await raw_request(waiting, "tasks/result", {"taskId": task_id}))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_for_result)
+            async with client(server.mcp_url, CONTEXT, mode="legacy") as other:
+                with anyio.fail_after(60):
+                    while (await raw_request(other, "tasks/get", {"taskId": task_id}))["status"] != "input_required":
+                        await anyio.sleep(0.05)
+                answered = await other.call_tool("answer_task", {"task_id": task_id, "action": "decline"})
+                assert not answered.is_error, answered.content
+    assert result["structuredContent"]["outcome"] == "declined"

@@ -28,6 +28,8 @@ SYSTEM_PROMPT = """You are an assistant that runs long jobs for the user through
   the task id, and do not wait for it. Its result is delivered to the user's memory when it finishes,
   even if the user has left; it will appear under "Background tasks" in a later conversation.
 - To look a task up by id, use check_task_status (status and progress) or get_task_result.
+- Start work that may ask the user something (e.g. before it writes) with start_<tool> as well: a
+  question asked while you wait on a direct tool call cannot reach the user and is declined.
 - A task in status input_required is waiting for the user: check_task_status lists its questions. Put
   the question to the user, and pass their reply to answer_task (content shaped by the question's
   requested_schema, or action "decline").

@@ -80,6 +80,8 @@ class DurableContext(TaskContext):
         self.attempt = attempt
         self._on_update = on_update
         self._ask = ask
+        self._asking = anyio.Lock()  # one open question per task: a second elicit waits for the first
+        self.waiting_for_input = False
         self._progress: tuple[float, float | None, str | None] | None = None
         self._dirty = False
         self._cancelled = False
@@ -111,7 +113,12 @@ class DurableContext(TaskContext):
         requested = render_elicitation_schema(schema)
         question = message
         for _ in range(MAX_INPUT_ATTEMPTS):
-            answer = await self._ask(question, requested)
+            async with self._asking:
+                self.waiting_for_input = True
+                try:
+                    answer = await self._ask(question, requested)
+                finally:
+                    self.waiting_for_input = False
             if answer.get("action") == "decline":
                 return DeclinedElicitation()
             if answer.get("action") == "cancel":
@@ -347,6 +354,8 @@ class TaskEngine:
                 result = tool.fn_metadata.convert_result(value)
         except TimeoutError:
             message = f"{spec.name} exceeded its maximum duration of {spec.max_duration_seconds:g} s and was cancelled"
+            if ctx.waiting_for_input:
+                message += " while waiting for an answer to its question"
             return c.STATUS_FAILED, None, {"code": DEADLINE_EXCEEDED, "message": message}, message
         except TaskCancelled as exc:
             return c.STATUS_CANCELLED, None, None, str(exc)
@@ -383,7 +392,12 @@ class TaskEngine:
                 answered = self._answered[record.task_id] = anyio.Event()
                 with anyio.move_on_after(look_every):
                     await answered.wait()
-                current = await self._read(record.task_id, record.owner)
+                try:
+                    current = await self._read(record.task_id, record.owner)
+                except Exception:
+                    # A transient store error: keep waiting (a lost lease stops the work anyway).
+                    logger.exception("reading the task for its answer failed; will look again")
+                    continue
                 if current is None or current.status in c.TERMINAL_STATUSES:
                     raise TaskCancelled("the task ended while waiting for input")
                 answer = (current.input_responses or {}).get(key)
@@ -401,9 +415,14 @@ class TaskEngine:
         return dict(answer)
 
     async def _status_changed(self, record: TaskRecord) -> None:
+        """Tell listeners (live 2025 sessions) that the task started or stopped waiting; best effort."""
         if not self.listeners:
             return
-        current = await self._read(record.task_id, record.owner)
+        try:
+            current = await self._read(record.task_id, record.owner)
+        except Exception:
+            logger.exception("task status notification skipped: the task could not be read")
+            return
         if current is not None and current.status not in c.TERMINAL_STATUSES:
             for listener in self.listeners:
                 listener.status_changed(current)

@@ -177,10 +177,12 @@ def task_tools(engine: TaskEngine) -> list[Tool]:
         if question_id is None and len(pending) == 1:
             question_id = next(iter(pending))
         if question_id is None:
-            raise ToolError(f"question_id: expected one of {sorted(pending)}" if pending else "no open question")
+            if not pending:
+                raise ToolError(f"task {task_id!r} is {record.wire_status}: it has no open question")
+            raise ToolError(f"question_id: expected one of {sorted(pending)}")
         answer: dict[str, Any] = {"action": action, **({"content": content} if content is not None else {})}
         try:
-            await answer_questions(engine, caller, record, {question_id: answer})
+            await answer_questions(engine, caller, record, {question_id: answer}, lambda key: f"question_id={key!r}")
         except MCPError as exc:
             raise ToolError(exc.error.message) from None
         return _status(await engine.get(caller, task_id) or record, engine)

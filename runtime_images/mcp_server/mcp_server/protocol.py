@@ -19,6 +19,7 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -240,23 +241,41 @@ def decode_cursor(cursor: str | None) -> int:
 
 
 ELICIT_ACTIONS = ("accept", "decline", "cancel")
+# An answer is stored with its task (DynamoDB items are at most 400 KB).
+MAX_ANSWER_BYTES = 64 * 1024
 
 
-def check_answer(key: str, answer: Any, field: str = "inputResponses") -> dict[str, Any]:
-    """An ElicitResult-shaped answer, or MCPError (-32602) naming the key and what was expected."""
+def _protocol_field(key: str) -> str:
+    return f"inputResponses.{key}"
+
+
+def check_answer(where: str, answer: Any) -> dict[str, Any]:
+    """An ElicitResult-shaped answer, or MCPError (-32602) naming `where` and what was expected."""
     if not isinstance(answer, dict) or answer.get("action") not in ELICIT_ACTIONS:
         raise MCPError(
             code=INVALID_PARAMS,
-            message=f"{field}.{key}: expected {{'action': 'accept'|'decline'|'cancel', 'content'?: {{...}}}}",
+            message=f"{where}: expected {{'action': 'accept'|'decline'|'cancel', 'content'?: {{...}}}}",
         )
     content = answer.get("content")
     if content is not None and not isinstance(content, dict):
-        raise MCPError(code=INVALID_PARAMS, message=f"{field}.{key}.content: expected an object of answers")
-    return {"action": answer["action"], **({"content": content} if content is not None else {})}
+        raise MCPError(code=INVALID_PARAMS, message=f"{where}.content: expected an object of answers")
+    checked = {"action": answer["action"], **({"content": content} if content is not None else {})}
+    if len(json.dumps(checked)) > MAX_ANSWER_BYTES:
+        raise MCPError(code=INVALID_PARAMS, message=f"{where}.content: expected at most {MAX_ANSWER_BYTES} bytes")
+    return checked
 
 
-async def answer_questions(engine: TaskEngine, caller: Caller, record: TaskRecord, answers: dict[str, Any]) -> None:
-    """Deliver answers to the task's open questions; MCPError (-32602) saying what is wrong otherwise."""
+async def answer_questions(
+    engine: TaskEngine,
+    caller: Caller,
+    record: TaskRecord,
+    answers: dict[str, Any],
+    where: Callable[[str], str] = _protocol_field,
+) -> None:
+    """Deliver answers to the task's open questions; MCPError (-32602) saying what is wrong otherwise.
+
+    `where(key)` names the caller's field for a question id in error messages.
+    """
     pending = record.pending_input
     if not pending:
         raise MCPError(
@@ -269,9 +288,9 @@ async def answer_questions(engine: TaskEngine, caller: Caller, record: TaskRecor
         if key not in pending:
             raise MCPError(
                 code=INVALID_PARAMS,
-                message=f"inputResponses.{key}: not an open question of this task; open: {sorted(pending)}",
+                message=f"{where(key)}: not an open question of this task; open: {sorted(pending)}",
             )
-    checked = {key: check_answer(key, answer) for key, answer in answers.items()}
+    checked = {key: check_answer(where(key), answer) for key, answer in answers.items()}
     if await engine.provide_input(caller, record.task_id, checked) is None:
         raise MCPError(
             code=INVALID_PARAMS,
@@ -279,18 +298,38 @@ async def answer_questions(engine: TaskEngine, caller: Caller, record: TaskRecor
         )
 
 
-async def _elicit_over_session(ctx: ServerRequestContext[Any, Any], question: dict[str, Any]) -> dict[str, Any]:
+def _can_elicit(ctx: ServerRequestContext[Any, Any]) -> bool:
+    caps = ctx.session.client_capabilities
+    return bool(caps and caps.elicitation is not None)
+
+
+async def _elicit_over_session(
+    ctx: ServerRequestContext[Any, Any], question: dict[str, Any], still_open: Callable[[], Awaitable[bool]]
+) -> dict[str, Any] | None:
+    """Put the question to the client; None if it was answered or ended elsewhere first."""
     params = question.get("params") or {}
-    try:
-        result = await ctx.session.elicit_form(
-            params.get("message", ""), params.get("requestedSchema") or {}, related_request_id=ctx.request_id
-        )
-    except NoBackChannelError:
-        raise MCPError(
-            code=INVALID_PARAMS,
-            message="the task is waiting for input, and this connection cannot carry the question (no session)",
-        ) from None
-    return result.model_dump(mode="json", exclude_none=True, include={"action", "content"})
+    answer: dict[str, Any] | None = None
+    async with anyio.create_task_group() as tg:
+
+        async def watch() -> None:
+            # Answered elsewhere (plain tool, another client) or the task ended: stop asking here.
+            while await still_open():
+                await anyio.sleep(1)
+            tg.cancel_scope.cancel()
+
+        tg.start_soon(watch)
+        try:
+            result = await ctx.session.elicit_form(
+                params.get("message", ""), params.get("requestedSchema") or {}, related_request_id=ctx.request_id
+            )
+        except NoBackChannelError:
+            raise MCPError(
+                code=INVALID_PARAMS,
+                message="the task is waiting for input, and this connection cannot carry the question (no session)",
+            ) from None
+        answer = result.model_dump(mode="json", exclude_none=True, include={"action", "content"})
+        tg.cancel_scope.cancel()
+    return answer
 
 
 class TasksExtension(Extension):
@@ -360,9 +399,17 @@ class TasksExtension(Extension):
         # SEP-1686: tasks/result blocks until the task is terminal; a question the task asks
         # meanwhile goes to the client over this request's session, and its answer back to the task.
         while record.status not in c.TERMINAL_STATUSES:
-            for key, question in record.pending_input.items():
-                answer = await _elicit_over_session(ctx, question)
-                await self.engine.provide_input(caller, record.task_id, {key: answer})
+            # A client that cannot be asked keeps waiting here; the question can be answered
+            # another way (answer_task, another client).
+            for key, question in record.pending_input.items() if _can_elicit(ctx) else ():
+
+                async def still_open(key: str = key) -> bool:
+                    current = await self.engine.get(caller, params.task_id)
+                    return current is not None and key in current.pending_input
+
+                answer = await _elicit_over_session(ctx, question, still_open)
+                if answer is not None:
+                    await self.engine.provide_input(caller, record.task_id, {key: answer})
             await anyio.sleep(self.engine.settings.poll_interval_ms / 1000)
             current = await self.engine.get(caller, params.task_id)
             if current is None:

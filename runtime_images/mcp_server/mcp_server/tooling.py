@@ -63,8 +63,9 @@ class TaskContext(abc.ABC):
         """Ask the caller for input shaped by `schema` (a model of primitive fields) and wait for it.
 
         As a durable task the question is stored with the task (callers see `input_required`)
-        and may be answered from any session, days later; the work keeps its lease meanwhile.
-        An answer that does not match the schema is asked again, naming what was wrong.
+        and may be answered from any session or server process; the work keeps its lease
+        meanwhile, and the wait counts toward the tool's max_duration_seconds. An answer that
+        does not match the schema is asked again, naming what was wrong. One question at a time.
         """
         raise ToolError(f"{type(self).__name__} cannot ask the caller for input")
 

@@ -375,8 +375,10 @@ class DynamoDbTaskStore(TaskStore):
         try:
             self._update(
                 task_id,
+                # The lost worker's open question goes with it: a re-run asks again if it must.
                 UpdateExpression=(
                     "SET lease_owner = :new, lease_expires_at = :lease, updated_at = :now ADD attempts :one"
+                    " REMOVE input_requests, input_responses"
                 ),
                 ConditionExpression="#s = :working AND lease_owner = :stale AND lease_expires_at < :now",
                 ExpressionAttributeNames={"#s": "status"},

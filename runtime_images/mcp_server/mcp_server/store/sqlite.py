@@ -118,7 +118,11 @@ class SqliteTaskStore(TaskStore):
             present = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
             for column in _ADDED_COLUMNS:
                 if column not in present:
-                    self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
+                    try:
+                        self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
+                    except sqlite3.OperationalError as exc:  # another process opening the file added it first
+                        if "duplicate column" not in str(exc):
+                            raise
         # A second connection for point reads: under WAL it never waits for the writer, so
         # tasks/get stays fast while hundreds of tasks record progress.
         self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
@@ -349,8 +353,9 @@ class SqliteTaskStore(TaskStore):
     def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
         with self._lock:
             cursor = self._conn.execute(
+                # The lost worker's open question goes with it: a re-run asks again if it must.
                 "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1,"
-                " updated_at = ?"
+                " updated_at = ?, input_requests = NULL, input_responses = NULL"
                 " WHERE task_id = ? AND status = 'working' AND lease_owner = ? AND lease_expires_at < ?",
                 (new_worker, now + lease_seconds, now, task_id, stale_worker, now),
             )
