@@ -2,97 +2,29 @@
 durable tasks over loopback through the tasks extension (SEP-2663): submit, poll, result, cancel;
 and the server's result events are read back through Strands' AgentCore Memory session manager (moto).
 
-Self-contained: the server runs from the MCP image's environment (.venv/mcp) as a subprocess.
+The server runs from the MCP image's environment (.venv/mcp) as a subprocess (conftest's McpServer).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MCP_DIR, McpServer
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-IMAGE_DIR = REPO_ROOT / "runtime_images" / "mcp_server"
-MCP_PYTHON = REPO_ROOT / ".venv" / "mcp" / "bin" / "python"
 MEMORY_ID = "taskMemory-AbCdE12345"
 CONTEXT = {
     "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": "alice",
     "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Session-Id": "session-1",
     "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Memory-Id": MEMORY_ID,
 }
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[bytes]
-    port: int
-    data: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
-
-    def ping(self) -> dict[str, Any]:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=5) as response:
-            return json.loads(response.read())
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    if not MCP_PYTHON.exists():
-        pytest.fail(f"{MCP_PYTHON} is missing: run `make test-mcp` (or make test-agent, which builds it) first")
-    data = tmp_path_factory.mktemp("strands")
-    with (data / "sales.csv").open("w") as out:
-        out.write("region,amount\n")
-        for i in range(3000):
-            out.write(f"{('north', 'south')[i % 2]},{i % 10}\n")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "TASK_SQLITE_PATH": str(data / "tasks.sqlite3"),
-        "RESULT_SINK_SQLITE_PATH": str(data / "results.sqlite3"),
-        "DATASET_ROOT": str(data),
-        "TASK_LEASE_SECONDS": "1.5",
-        "TASK_POLL_INTERVAL_MS": "100",
-    }
-    log = (data / "server.log").open("wb")
-    process = subprocess.Popen(
-        [str(MCP_PYTHON), "-m", "mcp_server", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=IMAGE_DIR,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    srv = Server(process, port, data)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            srv.ping()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError((data / "server.log").read_text()) from None
-            time.sleep(0.05)
-    yield srv
-    process.terminate()
-    process.wait(timeout=10)
-    log.close()
 
 
 def strands_client(url: str, poll_timeout: timedelta = timedelta(minutes=1), elicitation_callback: Any = None) -> Any:
@@ -114,8 +46,8 @@ def strands_client(url: str, poll_timeout: timedelta = timedelta(minutes=1), eli
     )
 
 
-def test_strands_submits_polls_and_gets_the_result_as_a_task(server: Server) -> None:
-    with strands_client(server.url) as client:
+def test_strands_submits_polls_and_gets_the_result_as_a_task(mcp_server: McpServer) -> None:
+    with strands_client(mcp_server.url) as client:
         tools = {t.tool_name for t in client.list_tools_sync()}
         assert {"summarize_csv", "model_training"} <= tools
         session = client._background_thread_session
@@ -129,13 +61,13 @@ def test_strands_submits_polls_and_gets_the_result_as_a_task(server: Server) -> 
     assert summary["rows"] == 3000
     assert summary["groups"]["north"]["total"] == sum(i % 10 for i in range(0, 3000, 2))
     # The task went through the store: it is listed for this actor with its terminal status.
-    with sqlite_rows(server.data / "tasks.sqlite3", "SELECT tool, status FROM tasks WHERE owner = 'alice'") as rows:
+    with sqlite_rows(mcp_server.data / "tasks.sqlite3", "SELECT tool, status FROM tasks WHERE owner = 'alice'") as rows:
         assert ("summarize_csv", "completed") in rows
 
 
-def test_strands_cancellation_cancels_the_server_task(server: Server) -> None:
+def test_strands_cancellation_cancels_the_server_task(mcp_server: McpServer) -> None:
     cancel = threading.Event()
-    with strands_client(server.url) as client:
+    with strands_client(mcp_server.url) as client:
         client.list_tools_sync()  # Strands learns each tool's taskSupport from the listing
         outcome: dict[str, Any] = {}
         worker = threading.Thread(
@@ -150,7 +82,7 @@ def test_strands_cancellation_cancels_the_server_task(server: Server) -> None:
         )
         worker.start()
         deadline = time.monotonic() + 30
-        while server.ping()["status"] != "HealthyBusy":
+        while mcp_server.ping()["status"] != "HealthyBusy":
             assert time.monotonic() < deadline, "the task never started"
             time.sleep(0.05)
         cancel.set()
@@ -159,20 +91,20 @@ def test_strands_cancellation_cancels_the_server_task(server: Server) -> None:
     query = "SELECT status, status_message FROM tasks WHERE tool = 'model_training'"
     deadline = time.monotonic() + 30
     while True:
-        with sqlite_rows(server.data / "tasks.sqlite3", query) as rows:
+        with sqlite_rows(mcp_server.data / "tasks.sqlite3", query) as rows:
             if rows == [("cancelled", "cancelled by the caller")]:
                 break
         assert time.monotonic() < deadline, rows
         time.sleep(0.05)
-    while server.ping()["status"] != "Healthy":
+    while mcp_server.ping()["status"] != "Healthy":
         assert time.monotonic() < deadline, "work kept running after cancellation"
         time.sleep(0.05)
 
 
-def test_strands_answers_a_tasks_question_with_its_elicitation_callback(server: Server) -> None:
+def test_strands_answers_a_tasks_question_with_its_elicitation_callback(mcp_server: McpServer) -> None:
     from mcp.types import ElicitResult
 
-    with (server.data / "orders.csv").open("w") as out:
+    with (mcp_server.data / "orders.csv").open("w") as out:
         out.write("order,amount\n")
         out.writelines(f"order-{i % 300},{i % 300 % 7}\n" for i in range(400))  # 100 repeats of earlier rows
     asked: list[str] = []
@@ -181,7 +113,7 @@ def test_strands_answers_a_tasks_question_with_its_elicitation_callback(server: 
         asked.append(params.message)
         return ElicitResult(action="accept", content={"write_copy": True})
 
-    with strands_client(server.url, elicitation_callback=person) as client:
+    with strands_client(mcp_server.url, elicitation_callback=person) as client:
         client.list_tools_sync()
         assert client._should_use_task("deduplicate_csv")
         result = client.call_tool_sync("use-3", "deduplicate_csv", {"path": "orders.csv"})
@@ -190,7 +122,7 @@ def test_strands_answers_a_tasks_question_with_its_elicitation_callback(server: 
     assert len(asked) == 1 and "100 duplicate rows out of 400" in asked[0]
     assert result["structuredContent"]["outcome"] == "written"
     assert result["structuredContent"]["rows_written"] == 300
-    assert (server.data / "orders.dedup.csv").read_text().count("\n") == 301
+    assert (mcp_server.data / "orders.dedup.csv").read_text().count("\n") == 301
 
 
 class sqlite_rows:
@@ -213,7 +145,7 @@ def test_result_events_are_restored_by_the_strands_session_manager(monkeypatch: 
     from bedrock_agentcore.memory.integrations.strands.session_manager import AgentCoreMemorySessionManager
     from moto import mock_aws
 
-    monkeypatch.syspath_prepend(str(IMAGE_DIR))
+    monkeypatch.syspath_prepend(str(MCP_DIR))
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(name, "testing")
     # The server's own event builder and sink (they import nothing from mcp, so they load here).

@@ -379,12 +379,14 @@ class TaskEngine:
             "params": {"mode": "form", "message": message, "requestedSchema": requested_schema},
         }
         try:
-            await self._call(self.store.request_input, record.task_id, self.worker_id, time.time(), {key: request})
+            asked = await self._call(
+                self.store.request_input, record.task_id, self.worker_id, time.time(), {key: request}
+            )
         except LeaseLost:
             raise TaskCancelled("the task ended before its question was asked") from None
         logger.info("task waiting for input")
         self.touch()
-        await self._status_changed(record)
+        self._status_changed(asked)
         await self._tell_memory_of_question(record, key, message)
         look_every = max(self.settings.poll_interval_ms / 1000, 0.05)
         try:
@@ -406,26 +408,18 @@ class TaskEngine:
         finally:
             self._answered.pop(record.task_id, None)
         try:
-            await self._call(self.store.clear_input, record.task_id, self.worker_id, time.time())
+            cleared = await self._call(self.store.clear_input, record.task_id, self.worker_id, time.time())
         except LeaseLost:
             raise TaskCancelled("the task ended while taking its answer") from None
         logger.info("task input received", extra={"action": answer.get("action")})
         self.touch()
-        await self._status_changed(record)
+        self._status_changed(cleared)
         return dict(answer)
 
-    async def _status_changed(self, record: TaskRecord) -> None:
-        """Tell listeners (live 2025 sessions) that the task started or stopped waiting; best effort."""
-        if not self.listeners:
-            return
-        try:
-            current = await self._read(record.task_id, record.owner)
-        except Exception:
-            logger.exception("task status notification skipped: the task could not be read")
-            return
-        if current is not None and current.status not in c.TERMINAL_STATUSES:
-            for listener in self.listeners:
-                listener.status_changed(current)
+    def _status_changed(self, record: TaskRecord) -> None:
+        """Tell listeners (live 2025 sessions) that the task started or stopped waiting for an answer."""
+        for listener in self.listeners:
+            listener.status_changed(record)
 
     async def _tell_memory_of_question(self, record: TaskRecord, key: str, message: str) -> None:
         """One event per question in the caller's results session: a returning user's agent sees it waiting.

@@ -152,8 +152,8 @@ class TaskStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> None:
-        """The worker asks the caller: replace the task's questions (and drop earlier answers).
+    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> TaskRecord:
+        """The worker asks the caller: replace the task's questions (and drop earlier answers); return the task.
 
         The task stays `working` in the store (its lease, progress and cancellation are
         unchanged); callers see `input_required` while a question has no answer. Raises
@@ -161,8 +161,8 @@ class TaskStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    def clear_input(self, task_id: str, worker_id: str, now: float) -> None:
-        """The worker took its answers: remove questions and answers; raises LeaseLost otherwise."""
+    def clear_input(self, task_id: str, worker_id: str, now: float) -> TaskRecord:
+        """The worker took its answers: remove questions and answers, return the task; LeaseLost otherwise."""
 
     @abc.abstractmethod
     def provide_input(self, task_id: str, owner: str, now: float, responses: dict[str, Any]) -> TaskRecord | None:

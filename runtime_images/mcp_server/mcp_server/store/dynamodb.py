@@ -278,8 +278,8 @@ class DynamoDbTaskStore(TaskStore):
         )
         return _from_item(response["Attributes"])
 
-    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> None:
-        self._update(
+    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> TaskRecord:
+        response = self._update(
             task_id,
             UpdateExpression="SET input_requests = :requests, input_responses = :none, updated_at = :now",
             ConditionExpression="#s = :working AND lease_owner = :me",
@@ -293,16 +293,20 @@ class DynamoDbTaskStore(TaskStore):
                     ":me": worker_id,
                 }
             ),
+            ReturnValues="ALL_NEW",
         )
+        return _from_item(response["Attributes"])
 
-    def clear_input(self, task_id: str, worker_id: str, now: float) -> None:
-        self._update(
+    def clear_input(self, task_id: str, worker_id: str, now: float) -> TaskRecord:
+        response = self._update(
             task_id,
             UpdateExpression="SET updated_at = :now REMOVE input_requests, input_responses",
             ConditionExpression="#s = :working AND lease_owner = :me",
             ExpressionAttributeNames={"#s": "status"},
             ExpressionAttributeValues=_to_av({":now": now, ":working": c.STATUS_WORKING, ":me": worker_id}),
+            ReturnValues="ALL_NEW",
         )
+        return _from_item(response["Attributes"])
 
     def provide_input(self, task_id: str, owner: str, now: float, responses: dict[str, Any]) -> TaskRecord | None:
         if task_id.startswith("req#") or not responses:

@@ -287,21 +287,26 @@ class SqliteTaskStore(TaskStore):
         assert record is not None
         return record
 
-    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> None:
-        self._set_input(task_id, worker_id, now, json.dumps(requests), "{}")
+    def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> TaskRecord:
+        return self._set_input(task_id, worker_id, now, json.dumps(requests), "{}")
 
-    def clear_input(self, task_id: str, worker_id: str, now: float) -> None:
-        self._set_input(task_id, worker_id, now, None, None)
+    def clear_input(self, task_id: str, worker_id: str, now: float) -> TaskRecord:
+        return self._set_input(task_id, worker_id, now, None, None)
 
-    def _set_input(self, task_id: str, worker_id: str, now: float, requests: str | None, responses: str | None) -> None:
+    def _set_input(
+        self, task_id: str, worker_id: str, now: float, requests: str | None, responses: str | None
+    ) -> TaskRecord:
         with self._lock:
             cursor = self._conn.execute(
                 "UPDATE tasks SET input_requests = ?, input_responses = ?, updated_at = ?"
                 " WHERE task_id = ? AND status = 'working' AND lease_owner = ?",
                 (requests, responses, now, task_id, worker_id),
             )
-        if cursor.rowcount != 1:
-            raise LeaseLost
+            if cursor.rowcount != 1:
+                raise LeaseLost
+            record = self._fetch(task_id)
+        assert record is not None
+        return record
 
     def provide_input(self, task_id: str, owner: str, now: float, responses: dict[str, Any]) -> TaskRecord | None:
         with self._lock:
