@@ -10,6 +10,7 @@ import anyio
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_server.tooling import TaskContext, tool
+from pydantic import BaseModel
 from tests_support import CONTEXT, InProcessServer, client, task_call, tasks_extension, test_settings
 
 pytestmark = pytest.mark.anyio
@@ -35,6 +36,17 @@ async def counts_until_cancelled(limit: int, ctx: TaskContext) -> int:
     return n
 
 
+class Go(BaseModel):
+    go: bool
+
+
+@tool(mode="task", max_duration_seconds=1)
+async def asks_nobody(ctx: TaskContext) -> bool:
+    """Asks a question nobody answers."""
+    answer = await ctx.elicit("Go on?", Go)
+    return answer.action == "accept"
+
+
 @tool(mode="request", max_duration_seconds=5)
 async def echo(text: str, ctx: TaskContext) -> str:
     """Answers in the request only."""
@@ -44,7 +56,7 @@ async def echo(text: str, ctx: TaskContext) -> str:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[InProcessServer]:
-    with InProcessServer(test_settings(tmp_path), [hangs, counts_until_cancelled, echo]) as srv:
+    with InProcessServer(test_settings(tmp_path), [hangs, counts_until_cancelled, asks_nobody, echo]) as srv:
         yield srv
 
 
@@ -66,6 +78,21 @@ async def test_task_past_its_maximum_duration_fails_with_the_reason(server: InPr
     assert state["status"] == "failed"
     assert state["error"]["message"] == "hangs exceeded its maximum duration of 0.5 s and was cancelled"
     assert server.assembled.engine.running_count == 0
+
+
+async def test_a_task_past_its_maximum_duration_while_waiting_for_an_answer_says_so(server: InProcessServer) -> None:
+    async with client(server.mcp_url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:
+        handle = await session.session.call_tool("asks_nobody", {}, allow_claimed=True)
+        with anyio.fail_after(30):
+            while (state := await task_call(session, "tasks/get", handle.task_id))["status"] in (
+                "working",
+                "input_required",
+            ):
+                await anyio.sleep(0.05)
+    assert state["status"] == "failed"
+    assert state["error"]["message"] == (
+        "asks_nobody exceeded its maximum duration of 1 s and was cancelled while waiting for an answer to its question"
+    )
 
 
 async def test_running_work_observes_cancellation(server: InProcessServer) -> None:

@@ -114,11 +114,11 @@ class DurableContext(TaskContext):
         question = message
         for _ in range(MAX_INPUT_ATTEMPTS):
             async with self._asking:
+                # Cleared only when an answer came: if the deadline cancels the wait, the
+                # engine's failure message can still say what the work was doing.
                 self.waiting_for_input = True
-                try:
-                    answer = await self._ask(question, requested)
-                finally:
-                    self.waiting_for_input = False
+                answer = await self._ask(question, requested)
+                self.waiting_for_input = False
             if answer.get("action") == "decline":
                 return DeclinedElicitation()
             if answer.get("action") == "cancel":
