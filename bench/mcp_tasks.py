@@ -380,7 +380,7 @@ async def engine_only(n: int, tmp: Path) -> tuple[tuple[float, float], tuple[flo
     )
     engine = build(settings, [progress_every_second]).engine
     # The engine still formats and writes its metric lines, as in the server; not onto this report.
-    engine.metrics = TaskMetrics(settings.environment, stream=open(os.devnull, "w"))
+    engine.outcomes.metrics = TaskMetrics(settings.environment, stream=open(os.devnull, "w"))
     caller = Caller("bench", "bench-session", None)
     creates: list[float] = []
     gets: list[float] = []
@@ -388,12 +388,12 @@ async def engine_only(n: int, tmp: Path) -> tuple[tuple[float, float], tuple[flo
         ids = []
         for _ in range(n):
             t0 = time.perf_counter()
-            ids.append((await engine.create(caller, "progress_every_second", {"seconds": 5})).task_id)
+            ids.append((await engine.tasks.create(caller, "progress_every_second", {"seconds": 5})).task_id)
             creates.append(time.perf_counter() - t0)
         for _ in range(5):  # five rounds over all tasks while they run and report progress
             for task_id in ids:
                 t0 = time.perf_counter()
-                await engine.get(caller, task_id)
+                await engine.tasks.find(caller, task_id)
                 gets.append(time.perf_counter() - t0)
             await anyio.sleep(0.5)
         while engine.busy:

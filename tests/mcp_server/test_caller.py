@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -43,7 +44,19 @@ def test_memory_id_header_overrides_configuration_and_is_checked() -> None:
         caller_from_headers({**base, c.MEMORY_ID_HEADER: "short"}, None)
 
 
-def test_constants_module_has_no_imports() -> None:
-    # The CDK tests load it by file path, outside this package's environment.
-    source = open(c.__file__).read()
-    assert "import " not in source
+def test_shared_contracts_import_only_the_standard_library_and_pydantic() -> None:
+    # kit_contracts is built into both images, the Lambdas (whose layer has pydantic, not the
+    # mcp SDK) and the CDK app: it may depend on nothing the others lack.
+    import ast
+    import sys
+
+    import kit_contracts
+
+    allowed = set(sys.stdlib_module_names) | {"pydantic", "annotated_types", "kit_contracts", "__future__"}
+    for path in Path(kit_contracts.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                assert name.split(".")[0] in allowed, f"{path.name} imports {name}"

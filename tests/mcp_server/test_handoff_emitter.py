@@ -16,11 +16,12 @@ import pytest
 from handoff_support import handoff_rule_pattern, lambda_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from mcp_server.handoff import contract
 from mcp_server.handoff.emitter import DynamoDbEmittedKeys, EventBridgeEmitter, HandoffEmitError, SqliteEmittedKeys
 from moto import mock_aws
 from pydantic import ValidationError
 from tests_support import CONTEXT, InProcessServer, client, test_settings
+
+from kit_contracts import handoff as contract
 
 BUS = "handoff-bus"
 REQUEST = {"application_name": "billing-api", "region": "eu-west-1", "cost_center": "CC-1234"}

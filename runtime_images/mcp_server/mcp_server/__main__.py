@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 
 import uvicorn
@@ -23,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default=settings.host, help="interface to listen on (env MCP_HOST)")
     parser.add_argument("--port", type=int, default=settings.port, help="port to listen on (env MCP_PORT)")
     args = parser.parse_args(argv)
-    settings = dataclasses.replace(settings, host=args.host, port=args.port)
+    settings = settings.model_copy(update={"host": args.host, "port": args.port})
     configure_logging(settings.log_level, static={"environment": settings.environment})
     assembled = build(settings)
     settle_heap()

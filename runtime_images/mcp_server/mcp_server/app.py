@@ -1,4 +1,4 @@
-"""Assembles the server: MCPServer + task engine + /ping on one Starlette app."""
+"""Assembles the server: tools → task engine → the three protocol doors → MCPServer + /ping on one app."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mcp_server import constants as c
-from mcp_server.engine import TaskEngine
+from mcp_server.engine.catalog import ToolCatalog
+from mcp_server.engine.lifecycle import TaskEngine
 from mcp_server.event_store import MemoryEventStore
 from mcp_server.handoff.emitter import make_emitter
 from mcp_server.in_request import run_in_request
 from mcp_server.live import LiveTasks
-from mcp_server.plain_tools import start_tool, task_tools
-from mcp_server.protocol import TasksExtension, TasksMiddleware
+from mcp_server.protocol.dispatch import TasksExtension, TasksMiddleware
+from mcp_server.protocol.plain_tools import start_tool, task_tools
 from mcp_server.request_logging import RequestLogMiddleware
 from mcp_server.results_sink import AgentCoreMemorySink, NullSink, ResultSink, SqliteSink
 from mcp_server.sessions import SessionLog, transport_security
@@ -39,7 +40,7 @@ def make_store(settings: Settings) -> TaskStore:
     if settings.store == "dynamodb":
         from mcp_server.store.dynamodb import DynamoDbTaskStore
 
-        assert settings.table_name is not None  # load_settings enforces it
+        assert settings.table_name is not None  # the settings model enforces it
         return DynamoDbTaskStore(settings.table_name, settings.region)
     from mcp_server.store.sqlite import SqliteTaskStore
 
@@ -47,26 +48,24 @@ def make_store(settings: Settings) -> TaskStore:
 
 
 def make_sink(settings: Settings) -> ResultSink:
-    if settings.sink == "agentcore":
+    if settings.result_sink == "agentcore":
         return AgentCoreMemorySink(settings.region)
-    if settings.sink == "sqlite":
-        return SqliteSink(settings.sink_sqlite_path)
+    if settings.result_sink == "sqlite":
+        return SqliteSink(settings.result_sink_path)
     return NullSink()
 
 
-def engine_tool(spec: ToolSpec, engine: TaskEngine) -> Tool:
-    """The MCP tool for `spec` when called in the request (tier 1); its schema is the author's signature."""
-    mcp_tool = Tool.from_function(
-        spec.fn, name=spec.name, description=spec.description, context_kwarg=spec.context_param
-    )
+def request_tool(spec: ToolSpec, engine: TaskEngine) -> Tool:
+    """The MCP tool for `spec` called in the request (tier 1); its schema is the author's signature."""
+    registered = engine.catalog.mcp_tool(spec.name)
+    heartbeat = engine.settings.heartbeat_seconds
 
     async def in_request(**kwargs: Any) -> Any:
         mcp_ctx: Context[Any, Any] = kwargs.pop(spec.context_param)
-        async with engine.in_request_work():
-            return await run_in_request(spec, kwargs, mcp_ctx, engine.settings.heartbeat_seconds)
+        with engine.activity.working():  # /ping says HealthyBusy for in-request work too
+            return await run_in_request(spec, kwargs, mcp_ctx, heartbeat)
 
-    mcp_tool.fn = in_request
-    return mcp_tool
+    return registered.model_copy(update={"fn": in_request})
 
 
 @dataclass
@@ -77,15 +76,18 @@ class Assembled:
 
 
 def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: TaskStore | None = None) -> Assembled:
-    specs = list(example_tools(settings) if specs is None else specs)
-    tools: dict[str, Tool] = {}
-    engine = TaskEngine(store or make_store(settings), make_sink(settings), settings, {s.name: s for s in specs}, tools)
-    tools.update({spec.name: engine_tool(spec, engine) for spec in specs})
+    catalog = ToolCatalog(example_tools(settings) if specs is None else specs)
+    engine = TaskEngine(store or make_store(settings), make_sink(settings), settings, catalog)
     live = LiveTasks()  # progress and status of durable tasks, pushed to the 2025-era session that made them
-    engine.listeners.append(live)
-    extra = [start_tool(spec, engine) for spec in specs if spec.mode != "request"] + task_tools(engine)
+    engine.outcomes.listeners.append(live)
+    tasks = engine.tasks
     emitter = make_emitter(settings)
-    extra += handoff_tools(emitter)
+    tools = [
+        *(request_tool(spec, engine) for spec in catalog),
+        *(start_tool(spec, tasks) for spec in catalog if spec.mode != "request"),
+        *task_tools(tasks),
+        *handoff_tools(emitter),
+    ]
     server: MCPServer[Any] = MCPServer(
         SERVER_NAME,
         instructions=(
@@ -93,18 +95,18 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
             "start_<tool>, check_task_status and get_task_result. Finished results are also written to the "
             "caller's AgentCore Memory session."
         ),
-        tools=[*tools.values(), *extra],
-        extensions=[TasksExtension(engine)],
+        tools=tools,
+        extensions=[TasksExtension(tasks)],
         # Outermost first: the caller's fields are on every log line the task layer writes.
-        middleware=[RequestLogMiddleware(), TasksMiddleware(engine, live)],
-        log_level=settings.log_level,  # type: ignore[arg-type]
+        middleware=[RequestLogMiddleware(), TasksMiddleware(tasks, live)],
+        log_level=settings.log_level,
     )
 
     @server.custom_route(c.PING_PATH, methods=["GET"])
     async def ping(_: Request) -> JSONResponse:
         # HealthyBusy keeps the platform from reaping the session while work runs here.
         status = "HealthyBusy" if engine.busy else "Healthy"
-        return JSONResponse({"status": status, "time_of_last_update": int(engine.last_update)})
+        return JSONResponse({"status": status, "time_of_last_update": int(engine.activity.last_change)})
 
     app = server.streamable_http_app(
         streamable_http_path=c.MCP_PATH,

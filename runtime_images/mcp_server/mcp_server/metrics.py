@@ -2,8 +2,8 @@
 
 The runtime ships stdout to its log group and CloudWatch extracts the metrics from
 lines shaped like this, so the server needs no PutMetricData call, credentials or
-network round trip per transition. Names and the one dimension are what the CDK
-dashboard and alarms (stacks/constructs/observability.py) chart.
+network round trip per transition. Names and the one dimension are defined in
+kit_contracts.metrics, which the CDK dashboard and alarms chart.
 
 The engine calls these once per store transition that actually happened (a
 conditional write that succeeded), so a transition is never counted twice.
@@ -17,20 +17,7 @@ import threading
 import time
 from typing import TextIO
 
-from mcp_server import constants as c
-
-TASKS_STARTED = "TasksStarted"
-TASKS_COMPLETED = "TasksCompleted"
-TASKS_FAILED = "TasksFailed"
-TASKS_CANCELLED = "TasksCancelled"
-TASK_DURATION = "TaskDuration"
-LOST_WORKER_RECOVERIES = "LostWorkerRecoveries"
-
-_TERMINAL = {
-    c.STATUS_COMPLETED: TASKS_COMPLETED,
-    c.STATUS_FAILED: TASKS_FAILED,
-    c.STATUS_CANCELLED: TASKS_CANCELLED,
-}
+from kit_contracts import metrics as m
 
 
 class TaskMetrics:
@@ -40,18 +27,18 @@ class TaskMetrics:
         self._lock = threading.Lock()
 
     def started(self, task_id: str, tool: str) -> None:
-        self._emit({TASKS_STARTED: (1, "Count")}, task_id=task_id, tool=tool)
+        self._emit({m.TASKS_STARTED: (1, "Count")}, task_id=task_id, tool=tool)
 
     def finished(self, task_id: str, tool: str, status: str, duration_seconds: float) -> None:
         self._emit(
-            {_TERMINAL[status]: (1, "Count"), TASK_DURATION: (max(duration_seconds, 0.0), "Seconds")},
+            {m.TERMINAL_COUNTERS[status]: (1, "Count"), m.TASK_DURATION: (max(duration_seconds, 0.0), "Seconds")},
             task_id=task_id,
             tool=tool,
             status=status,
         )
 
     def lost_worker_recovered(self, task_id: str, tool: str) -> None:
-        self._emit({LOST_WORKER_RECOVERIES: (1, "Count")}, task_id=task_id, tool=tool)
+        self._emit({m.LOST_WORKER_RECOVERIES: (1, "Count")}, task_id=task_id, tool=tool)
 
     def _emit(self, values: dict[str, tuple[float, str]], **properties: str) -> None:
         # task_id/tool/status ride along as plain properties (searchable in Logs
@@ -61,13 +48,13 @@ class TaskMetrics:
                 "Timestamp": int(time.time() * 1000),
                 "CloudWatchMetrics": [
                     {
-                        "Namespace": c.METRICS_NAMESPACE,
-                        "Dimensions": [[c.METRICS_DIMENSION]],
+                        "Namespace": m.NAMESPACE,
+                        "Dimensions": [[m.DIMENSION]],
                         "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in values.items()],
                     }
                 ],
             },
-            c.METRICS_DIMENSION: self.environment,
+            m.DIMENSION: self.environment,
             **{name: value for name, (value, _) in values.items()},
             **properties,
         }

@@ -1,9 +1,9 @@
 """Where a finished task's outcome is written so the agent sees it in a later session.
 
-The event is one conversational message in the shape Strands'
-AgentCoreMemorySessionManager restores (a JSON-encoded SessionMessage), for the
-caller's actor and session. Its clientToken is derived from the task id, so a
-retried write is deduplicated by AgentCore Memory (and by the SQLite sink locally).
+The event is one conversational message (kit_contracts.memory_events, the shape Strands'
+AgentCoreMemorySessionManager restores) for the caller's actor and session. Its
+clientToken is derived from the task id, so a retried write is deduplicated by AgentCore
+Memory (and by the SQLite sink locally).
 """
 
 from __future__ import annotations
@@ -12,26 +12,18 @@ import abc
 import json
 import sqlite3
 import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from kit_contracts.memory_events import (
+    EVENT_ROLE,
+    META_TASK_ID,
+    META_TASK_STATUS,
+    META_TOOL,
+    MemoryEvent,
+    memory_event,
+)
 from mcp_server.store.base import TaskRecord
-
-# Outer role of the event; the inner SessionMessage role is its lower-case twin.
-EVENT_ROLE = "USER"
-
-
-@dataclass(frozen=True)
-class ResultEvent:
-    memory_id: str
-    actor_id: str
-    session_id: str
-    client_token: str
-    timestamp: datetime
-    text: str
-    metadata: dict[str, str]
 
 
 def _summary(record: TaskRecord) -> str:
@@ -45,12 +37,12 @@ def _summary(record: TaskRecord) -> str:
     return f"[background task {record.task_id}] The {record.tool} task started earlier {outcome}"
 
 
-def result_event(record: TaskRecord, memory_id: str) -> ResultEvent:
+def result_event(record: TaskRecord, memory_id: str) -> MemoryEvent:
     """The conversation event recording `record`'s terminal state."""
     return _event(record, memory_id, record.updated_at, _summary(record), "terminal", record.status)
 
 
-def question_event(record: TaskRecord, memory_id: str, key: str, message: str, at: float) -> ResultEvent:
+def question_event(record: TaskRecord, memory_id: str, key: str, message: str, at: float) -> MemoryEvent:
     """The conversation event telling a returning user that the task waits for their answer."""
     text = (
         f"[background task {record.task_id}] The {record.tool} task is waiting for your answer: {message} "
@@ -59,36 +51,26 @@ def question_event(record: TaskRecord, memory_id: str, key: str, message: str, a
     return _event(record, memory_id, at, text, f"input-{key}", "input_required")
 
 
-def _event(record: TaskRecord, memory_id: str, at: float, summary: str, token: str, status: str) -> ResultEvent:
-    when = datetime.fromtimestamp(at, tz=UTC)
-    text = summary[:90_000]  # conversational payloads are capped at 100k characters
-    session_message = {
-        "message": {"role": EVENT_ROLE.lower(), "content": [{"text": text}]},
-        # Derived from the event's time so restored histories keep a stable order.
-        "message_id": int(at * 1000),
-        "redact_message": None,
-        "created_at": when.isoformat(),
-        "updated_at": when.isoformat(),
-    }
-    return ResultEvent(
+def _event(record: TaskRecord, memory_id: str, at: float, summary: str, token: str, status: str) -> MemoryEvent:
+    return memory_event(
         memory_id=memory_id,
         actor_id=record.owner,
         session_id=record.session_id,
         client_token=f"{record.task_id}-{token}",
-        timestamp=when,
-        text=json.dumps(session_message),
-        metadata={"task_id": record.task_id, "task_status": status, "tool": record.tool},
+        text=summary,
+        metadata={META_TASK_ID: record.task_id, META_TASK_STATUS: status, META_TOOL: record.tool},
+        at=at,
     )
 
 
 class ResultSink(abc.ABC):
     @abc.abstractmethod
-    def write(self, event: ResultEvent) -> None:
+    def write(self, event: MemoryEvent) -> None:
         """Write the event; writing the same client token twice leaves one event."""
 
 
 class NullSink(ResultSink):
-    def write(self, event: ResultEvent) -> None:
+    def write(self, event: MemoryEvent) -> None:
         return None
 
 
@@ -98,16 +80,8 @@ class AgentCoreMemorySink(ResultSink):
 
         self._client = client or boto3.client("bedrock-agentcore", region_name=region)
 
-    def write(self, event: ResultEvent) -> None:
-        self._client.create_event(
-            memoryId=event.memory_id,
-            actorId=event.actor_id,
-            sessionId=event.session_id,
-            eventTimestamp=event.timestamp,
-            payload=[{"conversational": {"content": {"text": event.text}, "role": EVENT_ROLE}}],
-            clientToken=event.client_token,
-            metadata={k: {"stringValue": v} for k, v in event.metadata.items()},
-        )
+    def write(self, event: MemoryEvent) -> None:
+        self._client.create_event(**event.create_event_request())
 
 
 class SqliteSink(ResultSink):
@@ -127,7 +101,7 @@ class SqliteSink(ResultSink):
                 " session_id TEXT, event_timestamp TEXT, role TEXT, text TEXT, metadata TEXT)"
             )
 
-    def write(self, event: ResultEvent) -> None:
+    def write(self, event: MemoryEvent) -> None:
         with self._lock:
             self._conn.execute(
                 "INSERT OR IGNORE INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

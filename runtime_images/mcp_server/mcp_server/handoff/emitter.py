@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from mcp_server.handoff.contract import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from kit_contracts.handoff import EVENT_DETAIL_TYPE, EVENT_SOURCE
 from mcp_server.settings import Settings
 
 # How long an emitted key is remembered: beyond this a repeat is put again and the

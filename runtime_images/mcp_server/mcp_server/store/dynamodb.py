@@ -10,75 +10,24 @@ table under `req#<owner>#<key>` and carry neither index key, so they stay out of
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from mcp_server import constants as c
-from mcp_server.store.base import LeaseLost, NewTask, TaskRecord, TaskStore, require_terminal
+from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore, require_terminal
+from mcp_server.store.dynamodb_items import (
+    LEASE_STATE_PUBLISHING,
+    deserializer,
+    from_item,
+    new_item,
+    progress_update,
+    to_av,
+)
 
 OWNER_INDEX = "by_owner"
 LEASE_INDEX = "by_lease"
-# Second value of the sparse lease index's partition key: a finished task whose result
-# event is not written yet, keyed by when that becomes overdue.
-LEASE_STATE_PUBLISHING = "publishing"
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
-
-def _to_av(values: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, float):
-            value = Decimal(repr(value))
-        out[key] = _serializer.serialize(value)
-    return out
-
-
-def _from_item(item: dict[str, Any]) -> TaskRecord:
-    raw = {k: _deserializer.deserialize(v) for k, v in item.items()}
-
-    def num(name: str) -> float | None:
-        return float(raw[name]) if name in raw else None
-
-    # The lease index holds running work and overdue result events; the state says which.
-    publishing = raw.get("lease_state") == LEASE_STATE_PUBLISHING
-
-    return TaskRecord(
-        task_id=raw["task_id"],
-        owner=raw["owner"],
-        session_id=raw["session_id"],
-        memory_id=raw.get("memory_id"),
-        tool=raw["tool"],
-        arguments=json.loads(raw["arguments"]),
-        status=raw["status"],
-        status_message=raw.get("status_message"),
-        progress=num("progress"),
-        total=num("total"),
-        result=json.loads(raw["result"]) if "result" in raw else None,
-        error=json.loads(raw["error"]) if "error" in raw else None,
-        created_at=float(raw["created_at"]),
-        updated_at=float(raw["updated_at"]),
-        ttl_seconds=int(raw["ttl_seconds"]),
-        expires_at=int(raw["expires_at"]),
-        lease_owner=raw.get("lease_owner"),
-        lease_expires_at=None if publishing else num("lease_expires_at"),
-        attempts=int(raw.get("attempts", 1)),
-        completions=int(raw.get("completions", 0)),
-        publish_due_at=num("lease_expires_at") if publishing else None,
-        resumable=bool(raw.get("resumable", False)),
-        request_key=raw.get("request_key"),
-        input_requests=_json_map(raw.get("input_requests")),
-        input_responses=_json_map(raw.get("input_responses")),
-    )
-
-
-def _json_map(value: dict[str, str] | None) -> dict[str, Any] | None:
-    # Questions and answers are maps of JSON strings, so a condition can name one key.
-    return None if value is None else {key: json.loads(text) for key, text in value.items()}
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -91,41 +40,19 @@ class DynamoDbTaskStore(TaskStore):
         self._ddb = client or boto3.client("dynamodb", region_name=region)
 
     def _get_item(self, key: str) -> dict[str, Any] | None:
-        response = self._ddb.get_item(TableName=self._table, Key=_to_av({"task_id": key}), ConsistentRead=True)
+        response = self._ddb.get_item(TableName=self._table, Key=to_av({"task_id": key}), ConsistentRead=True)
         return response.get("Item")
 
     def create(self, new: NewTask, now: float, lease_seconds: float) -> tuple[TaskRecord, bool]:
         expires = int(now + new.ttl_seconds)
-        values: dict[str, Any] = {
-            "task_id": new.task_id,
-            "owner": new.owner,
-            "session_id": new.session_id,
-            "tool": new.tool,
-            "arguments": json.dumps(new.arguments),
-            "status": c.STATUS_WORKING,
-            "created_at": now,
-            "updated_at": now,
-            "ttl_seconds": new.ttl_seconds,
-            "expires_at": expires,
-            "lease_owner": new.worker_id,
-            "lease_state": c.LEASE_STATE_RUNNING,
-            "lease_expires_at": now + lease_seconds,
-            "attempts": 1,
-            "completions": 0,
-            "resumable": new.resumable,
-        }
-        if new.memory_id:
-            values["memory_id"] = new.memory_id
-        if new.request_key is not None:
-            values["request_key"] = new.request_key
         put_task = {
             "TableName": self._table,
-            "Item": _to_av(values),
+            "Item": new_item(new, now, lease_seconds),
             "ConditionExpression": "attribute_not_exists(task_id)",
         }
         if new.request_key is None:
             self._ddb.put_item(**put_task)
-            return _from_item(put_task["Item"]), True
+            return from_item(put_task["Item"]), True
         request_item_key = f"req#{new.owner}#{new.request_key}"
         try:
             # Both records or neither: a retry can never find a key without its task.
@@ -135,9 +62,9 @@ class DynamoDbTaskStore(TaskStore):
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": _to_av({"task_id": request_item_key, "target": new.task_id, "expires_at": expires}),
+                            "Item": to_av({"task_id": request_item_key, "target": new.task_id, "expires_at": expires}),
                             "ConditionExpression": "attribute_not_exists(task_id) OR expires_at < :now",
-                            "ExpressionAttributeValues": _to_av({":now": int(now)}),
+                            "ExpressionAttributeValues": to_av({":now": int(now)}),
                         }
                     },
                 ]
@@ -148,11 +75,11 @@ class DynamoDbTaskStore(TaskStore):
             existing = self._get_item(request_item_key)
             if existing is None:
                 raise
-            task = self._get_item(_deserializer.deserialize(existing["target"]))
+            task = self._get_item(deserializer.deserialize(existing["target"]))
             if task is None:
                 raise
-            return _from_item(task), False
-        return _from_item(put_task["Item"]), True
+            return from_item(task), False
+        return from_item(put_task["Item"]), True
 
     def get(self, task_id: str, owner: str, now: float) -> TaskRecord | None:
         if task_id.startswith("req#"):
@@ -160,7 +87,7 @@ class DynamoDbTaskStore(TaskStore):
         item = self._get_item(task_id)
         if item is None:
             return None
-        record = _from_item(item)
+        record = from_item(item)
         # TTL deletion lags by up to days: expiry is enforced on read too.
         if record.owner != owner or record.expires_at < now:
             return None
@@ -172,16 +99,16 @@ class DynamoDbTaskStore(TaskStore):
             IndexName=OWNER_INDEX,
             KeyConditionExpression="#o = :o",
             ExpressionAttributeNames={"#o": "owner"},
-            ExpressionAttributeValues=_to_av({":o": owner}),
+            ExpressionAttributeValues=to_av({":o": owner}),
             ScanIndexForward=False,
             Limit=limit,
         )
-        records = [_from_item(i) for i in response.get("Items", [])]
+        records = [from_item(i) for i in response.get("Items", [])]
         return [r for r in records if r.expires_at >= now]
 
     def _update(self, task_id: str, **kwargs: Any) -> dict[str, Any]:
         try:
-            return self._ddb.update_item(TableName=self._table, Key=_to_av({"task_id": task_id}), **kwargs)
+            return self._ddb.update_item(TableName=self._table, Key=to_av({"task_id": task_id}), **kwargs)
         except ClientError as error:
             if _conditional_failed(error):
                 raise LeaseLost from None
@@ -193,7 +120,7 @@ class DynamoDbTaskStore(TaskStore):
         worker_id: str,
         now: float,
         lease_seconds: float,
-        progress: tuple[float, float | None, str | None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         sets = ["lease_expires_at = :lease", "updated_at = :now", "expires_at = :now_int + ttl_seconds"]
         values: dict[str, Any] = {
@@ -203,29 +130,15 @@ class DynamoDbTaskStore(TaskStore):
             ":working": c.STATUS_WORKING,
             ":me": worker_id,
         }
-        removes: list[str] = []
-        if progress is not None:
-            value, total, message = progress
-            sets.append("progress = :p")
-            values[":p"] = float(value)
-            if total is not None:
-                sets.append("#t = :t")
-                values[":t"] = float(total)
-            if message is not None:
-                sets.append("status_message = :m")
-                values[":m"] = message
-            else:
-                removes.append("status_message")
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         names = {"#s": "status"}
-        if progress is not None and progress[1] is not None:
-            names["#t"] = "total"
+        removes = progress_update(progress, sets, values, names)
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         self._update(
             task_id,
             UpdateExpression=expression,
             ConditionExpression="#s = :working AND lease_owner = :me",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_to_av(values),
+            ExpressionAttributeValues=to_av(values),
         )
 
     def finish(
@@ -273,10 +186,10 @@ class DynamoDbTaskStore(TaskStore):
             UpdateExpression="SET " + ", ".join(sets) + " REMOVE lease_owner ADD completions :one",
             ConditionExpression="#s = :working AND lease_owner = :me",
             ExpressionAttributeNames=names,
-            ExpressionAttributeValues=_to_av(values),
+            ExpressionAttributeValues=to_av(values),
             ReturnValues="ALL_NEW",
         )
-        return _from_item(response["Attributes"])
+        return from_item(response["Attributes"])
 
     def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> TaskRecord:
         response = self._update(
@@ -284,7 +197,7 @@ class DynamoDbTaskStore(TaskStore):
             UpdateExpression="SET input_requests = :requests, input_responses = :none, updated_at = :now",
             ConditionExpression="#s = :working AND lease_owner = :me",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=_to_av(
+            ExpressionAttributeValues=to_av(
                 {
                     ":requests": {key: json.dumps(request) for key, request in requests.items()},
                     ":none": {},
@@ -295,7 +208,7 @@ class DynamoDbTaskStore(TaskStore):
             ),
             ReturnValues="ALL_NEW",
         )
-        return _from_item(response["Attributes"])
+        return from_item(response["Attributes"])
 
     def clear_input(self, task_id: str, worker_id: str, now: float) -> TaskRecord:
         response = self._update(
@@ -303,10 +216,10 @@ class DynamoDbTaskStore(TaskStore):
             UpdateExpression="SET updated_at = :now REMOVE input_requests, input_responses",
             ConditionExpression="#s = :working AND lease_owner = :me",
             ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues=_to_av({":now": now, ":working": c.STATUS_WORKING, ":me": worker_id}),
+            ExpressionAttributeValues=to_av({":now": now, ":working": c.STATUS_WORKING, ":me": worker_id}),
             ReturnValues="ALL_NEW",
         )
-        return _from_item(response["Attributes"])
+        return from_item(response["Attributes"])
 
     def provide_input(self, task_id: str, owner: str, now: float, responses: dict[str, Any]) -> TaskRecord | None:
         if task_id.startswith("req#") or not responses:
@@ -327,12 +240,12 @@ class DynamoDbTaskStore(TaskStore):
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression=" AND ".join(conditions),
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_to_av(values),
+                ExpressionAttributeValues=to_av(values),
                 ReturnValues="ALL_NEW",
             )
         except LeaseLost:
             return None
-        return _from_item(response["Attributes"])
+        return from_item(response["Attributes"])
 
     def cancel(self, task_id: str, owner: str, now: float, message: str, *, publish_after: float) -> TaskRecord | None:
         if task_id.startswith("req#"):
@@ -345,7 +258,7 @@ class DynamoDbTaskStore(TaskStore):
                 " REMOVE lease_owner ADD completions :one",
                 ConditionExpression="#o = :owner AND #s = :working AND expires_at >= :now_int",
                 ExpressionAttributeNames={"#s": "status", "#o": "owner"},
-                ExpressionAttributeValues=_to_av(
+                ExpressionAttributeValues=to_av(
                     {
                         ":cancelled": c.STATUS_CANCELLED,
                         ":m": message,
@@ -362,17 +275,17 @@ class DynamoDbTaskStore(TaskStore):
             )
         except LeaseLost:
             return self.get(task_id, owner, now)
-        return _from_item(response["Attributes"])
+        return from_item(response["Attributes"])
 
     def expired_leases(self, now: float, limit: int = 25) -> list[TaskRecord]:
         response = self._ddb.query(
             TableName=self._table,
             IndexName=LEASE_INDEX,
             KeyConditionExpression="lease_state = :running AND lease_expires_at < :now",
-            ExpressionAttributeValues=_to_av({":running": c.LEASE_STATE_RUNNING, ":now": now}),
+            ExpressionAttributeValues=to_av({":running": c.LEASE_STATE_RUNNING, ":now": now}),
             Limit=limit,
         )
-        records = [_from_item(i) for i in response.get("Items", [])]
+        records = [from_item(i) for i in response.get("Items", [])]
         return [r for r in records if r.status == c.STATUS_WORKING]
 
     def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
@@ -386,7 +299,7 @@ class DynamoDbTaskStore(TaskStore):
                 ),
                 ConditionExpression="#s = :working AND lease_owner = :stale AND lease_expires_at < :now",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=_to_av(
+                ExpressionAttributeValues=to_av(
                     {
                         ":new": new_worker,
                         ":lease": now + lease_seconds,
@@ -406,10 +319,10 @@ class DynamoDbTaskStore(TaskStore):
             TableName=self._table,
             IndexName=LEASE_INDEX,
             KeyConditionExpression="lease_state = :publishing AND lease_expires_at < :now",
-            ExpressionAttributeValues=_to_av({":publishing": LEASE_STATE_PUBLISHING, ":now": now}),
+            ExpressionAttributeValues=to_av({":publishing": LEASE_STATE_PUBLISHING, ":now": now}),
             Limit=limit,
         )
-        return [_from_item(i) for i in response.get("Items", [])]
+        return [from_item(i) for i in response.get("Items", [])]
 
     def claim_publish(self, task_id: str, now: float, until: float) -> bool:
         try:
@@ -417,7 +330,7 @@ class DynamoDbTaskStore(TaskStore):
                 task_id,
                 UpdateExpression="SET lease_expires_at = :until",
                 ConditionExpression="lease_state = :publishing AND lease_expires_at < :now",
-                ExpressionAttributeValues=_to_av({":until": until, ":now": now, ":publishing": LEASE_STATE_PUBLISHING}),
+                ExpressionAttributeValues=to_av({":until": until, ":now": now, ":publishing": LEASE_STATE_PUBLISHING}),
             )
         except LeaseLost:
             return False

@@ -16,90 +16,7 @@ from typing import Any
 
 from mcp_server import constants as c
 from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore, require_terminal
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS tasks (
-    task_id TEXT PRIMARY KEY,
-    owner TEXT NOT NULL,
-    session_id TEXT NOT NULL,
-    memory_id TEXT,
-    tool TEXT NOT NULL,
-    arguments TEXT NOT NULL,
-    status TEXT NOT NULL,
-    status_message TEXT,
-    progress REAL,
-    total REAL,
-    result TEXT,
-    error TEXT,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    ttl_seconds INTEGER NOT NULL,
-    expires_at INTEGER NOT NULL,
-    lease_owner TEXT,
-    lease_expires_at REAL,
-    attempts INTEGER NOT NULL DEFAULT 1,
-    completions INTEGER NOT NULL DEFAULT 0,
-    publish_due_at REAL,
-    resumable INTEGER NOT NULL DEFAULT 0,
-    request_key TEXT,
-    input_requests TEXT,
-    input_responses TEXT
-);
-CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
-CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE status = 'working';
-CREATE INDEX IF NOT EXISTS tasks_by_expiry ON tasks (expires_at);
-CREATE INDEX IF NOT EXISTS tasks_by_publish ON tasks (publish_due_at) WHERE publish_due_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS request_keys (
-    owner TEXT NOT NULL,
-    request_key TEXT NOT NULL,
-    task_id TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (owner, request_key)
-);
-"""
-
-# Columns added after the first release of the schema, created on open where missing.
-_ADDED_COLUMNS = ("input_requests", "input_responses")
-
-_RENEW = (
-    "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds"
-    " WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
-)
-_RENEW_WITH_PROGRESS = (
-    "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds,"
-    " progress = ?, total = ?, status_message = ?"
-    " WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
-)
-
-
-def _row_to_record(row: sqlite3.Row) -> TaskRecord:
-    return TaskRecord(
-        task_id=row["task_id"],
-        owner=row["owner"],
-        session_id=row["session_id"],
-        memory_id=row["memory_id"],
-        tool=row["tool"],
-        arguments=json.loads(row["arguments"]),
-        status=row["status"],
-        status_message=row["status_message"],
-        progress=row["progress"],
-        total=row["total"],
-        result=json.loads(row["result"]) if row["result"] else None,
-        error=json.loads(row["error"]) if row["error"] else None,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        ttl_seconds=row["ttl_seconds"],
-        expires_at=row["expires_at"],
-        lease_owner=row["lease_owner"],
-        lease_expires_at=row["lease_expires_at"],
-        attempts=row["attempts"],
-        completions=row["completions"],
-        publish_due_at=row["publish_due_at"],
-        resumable=bool(row["resumable"]),
-        request_key=row["request_key"],
-        input_requests=json.loads(row["input_requests"]) if row["input_requests"] else None,
-        input_responses=json.loads(row["input_responses"]) if row["input_responses"] else None,
-    )
+from mcp_server.store.sqlite_schema import ADDED_COLUMNS, RENEW, RENEW_WITH_PROGRESS, SCHEMA, row_to_record
 
 
 class SqliteTaskStore(TaskStore):
@@ -113,10 +30,10 @@ class SqliteTaskStore(TaskStore):
         with self._lock:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
+            self._conn.executescript(SCHEMA)
             # Files written before a column existed get it added (local stores outlive upgrades).
             present = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
-            for column in _ADDED_COLUMNS:
+            for column in ADDED_COLUMNS:
                 if column not in present:
                     try:
                         self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
@@ -135,7 +52,7 @@ class SqliteTaskStore(TaskStore):
 
     def _fetch(self, task_id: str) -> TaskRecord | None:
         row = self._conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-        return _row_to_record(row) if row else None
+        return row_to_record(row) if row else None
 
     def create(self, new: NewTask, now: float, lease_seconds: float) -> tuple[TaskRecord, bool]:
         expires = int(now + new.ttl_seconds)
@@ -189,7 +106,7 @@ class SqliteTaskStore(TaskStore):
     def get(self, task_id: str, owner: str, now: float) -> TaskRecord | None:
         with self._read_lock:
             row = self._reader.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-        record = _row_to_record(row) if row else None
+        record = row_to_record(row) if row else None
         if record is None or record.owner != owner or record.expires_at < now:
             return None
         return record
@@ -200,7 +117,7 @@ class SqliteTaskStore(TaskStore):
                 "SELECT * FROM tasks WHERE owner = ? AND expires_at >= ? ORDER BY created_at DESC LIMIT ?",
                 (owner, int(now), limit),
             ).fetchall()
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     def heartbeat(
         self,
@@ -230,9 +147,9 @@ class SqliteTaskStore(TaskStore):
             try:
                 updated = 0
                 if renew:
-                    updated += self._conn.executemany(_RENEW, renew).rowcount
+                    updated += self._conn.executemany(RENEW, renew).rowcount
                 if with_progress:
-                    updated += self._conn.executemany(_RENEW_WITH_PROGRESS, with_progress).rowcount
+                    updated += self._conn.executemany(RENEW_WITH_PROGRESS, with_progress).rowcount
                 lost: list[str] = []
                 if updated != len(items):  # rare: some leases were lost; find which
                     ids = [task_id for task_id, _ in items]
@@ -353,7 +270,7 @@ class SqliteTaskStore(TaskStore):
                 " ORDER BY lease_expires_at LIMIT ?",
                 (now, limit),
             ).fetchall()
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
         with self._lock:
@@ -373,7 +290,7 @@ class SqliteTaskStore(TaskStore):
                 " ORDER BY publish_due_at LIMIT ?",
                 (now, limit),
             ).fetchall()
-        return [_row_to_record(r) for r in rows]
+        return [row_to_record(r) for r in rows]
 
     def claim_publish(self, task_id: str, now: float, until: float) -> bool:
         with self._lock:

@@ -26,10 +26,12 @@ from mcp.server.mcpserver.resolve import Elicit, ElicitationResult, Resolve
 from mcp.server.mcpserver.tools import Tool
 from pydantic import BaseModel, Field, ValidationError, create_model
 
+from kit_contracts.errors import problems
+from kit_contracts.handoff import KIND_SANDBOX_ACCOUNT, SandboxAccountRequest, handoff_detail
 from mcp_server.caller import Caller, CallerContextError, caller_from_headers
-from mcp_server.handoff.contract import KIND_SANDBOX_ACCOUNT, SandboxAccountRequest, handoff_detail
 from mcp_server.handoff.emitter import HandoffEmitError, HandoffEmitter
 from mcp_server.logs import log_context
+from mcp_server.protocol.wire import can_elicit
 
 logger = logging.getLogger(__name__)
 TOOL_NAME = "request_sandbox_account"
@@ -75,13 +77,6 @@ def _caller(ctx: Context[Any, Any]) -> Caller:
         raise ToolError(f"{TOOL_NAME} needs the caller's context: {exc}") from None
 
 
-def _can_elicit(ctx: Context[Any, Any]) -> bool:
-    # The SDK's own rule: a bare `elicitation: {}` means form support; url-only does not.
-    caps = ctx.client_capabilities
-    elicitation = caps.elicitation if caps is not None else None
-    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
-
-
 @functools.cache
 def _missing_model(missing: tuple[str, ...]) -> type[BaseModel]:
     # Plain strings: the patterns are checked after the answer arrives, so an invalid
@@ -94,12 +89,8 @@ def _missing_model(missing: tuple[str, ...]) -> type[BaseModel]:
 
 
 def invalid_message(exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        name = ".".join(str(p) for p in error["loc"]) or "(request)"
-        expected = _help(name) if name in FIELDS else error["msg"]
-        problems.append(f"{name}={error.get('input')!r}: expected {expected}")
-    return "invalid request: " + "; ".join(problems)
+    rules = {name: _help(name) for name in FIELDS}
+    return "invalid request: " + problems(exc, whole="(request)", show_input=True, expected=rules)
 
 
 async def ask_missing(
@@ -110,7 +101,7 @@ async def ask_missing(
     missing = tuple(name for name, value in given.items() if value is None or not value.strip())
     if not missing:
         return {k: v for k, v in given.items() if v is not None}
-    if not _can_elicit(ctx):
+    if not can_elicit(ctx.client_capabilities):
         listed = "; ".join(f"{name} ({_help(name)})" for name in missing)
         raise ToolError(
             f"missing required fields: {listed}. This client cannot be asked for them: pass them as arguments"
@@ -143,7 +134,7 @@ async def decide(
         return Decision(False, draft.declined or "declined")
     # With elicitation the user answers; the `confirm` argument is the model's word, so
     # it counts only for clients that cannot ask the user.
-    if _can_elicit(ctx):
+    if can_elicit(ctx.client_capabilities):
         return Elicit(f"Send this request: a {describe(draft.request)}? It cannot be undone from here.", Confirmation)
     if confirm:
         return Decision(True, "confirm=true")

@@ -1,8 +1,8 @@
-"""The handoff event this server puts on the bus, restated from lambdas/handoff/contract.py.
+"""The handoff event: what the MCP server puts on the bus and the workflow receives.
 
-The image cannot import the Lambdas' package, so the shape is restated here; a test in
-tests/mcp_server loads the Lambdas' models by path and checks both accept and reject
-the same requests, and that an emitted event validates against their HandoffDetail.
+Source and detail-type are matched by the EventBridge rule (stacks/constructs/handoff.py);
+the MCP server builds the detail with `handoff_detail`, the validate step parses it with
+`HandoffDetail` and the request with the model `REQUEST_MODELS` names for its kind.
 """
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from kit_contracts.context import ACTOR_ID_PATTERN, SESSION_ID_PATTERN
 
 EVENT_SOURCE = "agent-kit.mcp-server"
 EVENT_DETAIL_TYPE = "Handoff Requested"
@@ -23,7 +25,7 @@ REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
 
 
 class SandboxAccountRequest(BaseModel):
-    """Same rules as lambdas/handoff/steps/sandbox_account.py (the workflow validates again)."""
+    """A sandbox AWS account for one application; both the tool and the workflow validate with it."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -33,6 +35,25 @@ class SandboxAccountRequest(BaseModel):
     )
     region: str = Field(pattern=REGION_PATTERN, description="AWS region like 'eu-west-1'")
     cost_center: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,19}$", description="like 'CC-1234'")
+
+
+# Kinds the workflow has a step for (lambdas/handoff/steps); the rule matches only these.
+REQUEST_MODELS: dict[str, type[BaseModel]] = {KIND_SANDBOX_ACCOUNT: SandboxAccountRequest}
+KINDS = tuple(REQUEST_MODELS)
+
+
+class HandoffDetail(BaseModel):
+    """The event detail; `request` is validated by the model registered for `kind`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: Literal["1"]
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+    idempotency_key: str = Field(pattern=r"^[a-f0-9]{64}$", description="sha256 of the request")
+    actor_id: str = Field(min_length=1, max_length=255, pattern=f"^{ACTOR_ID_PATTERN}$")
+    session_id: str = Field(min_length=1, max_length=100, pattern=f"^{SESSION_ID_PATTERN}$")
+    requested_at: datetime
+    request: dict[str, Any]
 
 
 def canonical_json(value: dict[str, Any]) -> str:
@@ -53,7 +74,7 @@ def idempotency_key(actor_id: str, kind: str, request: dict[str, Any]) -> str:
 def handoff_detail(
     *, kind: str, request: dict[str, Any], actor_id: str, session_id: str, now: datetime | None = None
 ) -> dict[str, Any]:
-    """The event detail, field for field lambdas/handoff/contract.py's HandoffDetail."""
+    """The event detail for a validated request, as HandoffDetail parses it."""
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": kind,

@@ -1,6 +1,6 @@
-"""Durable tasks for clients with no task support.
+"""The door for clients with no task support: plain tools over the same task service.
 
-start_<tool>, check_task_status, get_task_result, answer_task and cancel_task, over the same store.
+start_<tool>, check_task_status, get_task_result, answer_task and cancel_task.
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata
-from mcp.shared.exceptions import MCPError
-from mcp_types import CallToolResult, TextContent
+from mcp_types import CallToolResult
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from mcp_server import constants as c
 from mcp_server.caller import Caller, CallerContextError
-from mcp_server.engine import TaskEngine
-from mcp_server.protocol import answer_questions, caller_of, iso, validation_message
+from mcp_server.engine import views
+from mcp_server.engine.api import AnswerRejected, TaskNotFound, TaskService
+from mcp_server.protocol.wire import caller_of, iso, validation_message
 from mcp_server.store.base import TaskRecord
 from mcp_server.tooling import ToolSpec
 
@@ -46,59 +46,56 @@ class TaskStatus(BaseModel):
     poll_interval_ms: int
 
 
-def _status(record: TaskRecord, engine: TaskEngine) -> TaskStatus:
+def _status(record: TaskRecord, tasks: TaskService) -> TaskStatus:
     return TaskStatus(
         task_id=record.task_id,
         tool=record.tool,
         status=record.wire_status,
         status_message=record.status_message,
         questions={
-            key: Question(
-                message=str((q.get("params") or {}).get("message", "")),
-                requested_schema=(q.get("params") or {}).get("requestedSchema") or {},
-            )
-            for key, q in record.pending_input.items()
+            key: Question(message=q.message, requested_schema=q.requested_schema)
+            for key, q in views.questions(record).items()
         }
         or None,
         progress=record.progress,
         total=record.total,
         created_at=iso(record.created_at),
         last_updated_at=iso(record.updated_at),
-        poll_interval_ms=engine.settings.poll_interval_ms,
+        poll_interval_ms=tasks.settings.poll_interval_ms,
     )
 
 
-def _caller(ctx: Context[Any, Any], engine: TaskEngine) -> Caller:
+def _caller(ctx: Context[Any, Any], tasks: TaskService) -> Caller:
     try:
-        return caller_of(ctx.request_context, engine)
+        return caller_of(ctx.request_context, tasks.settings)
     except CallerContextError as exc:
         raise ToolError(str(exc)) from None
 
 
-async def _load(ctx: Context[Any, Any], engine: TaskEngine, task_id: str) -> tuple[Caller, TaskRecord]:
-    caller = _caller(ctx, engine)
-    record = await engine.get(caller, task_id)
-    if record is None:
-        raise ToolError(f"task {task_id!r} not found")
-    return caller, record
+async def _load(ctx: Context[Any, Any], tasks: TaskService, task_id: str) -> tuple[Caller, TaskRecord]:
+    caller = _caller(ctx, tasks)
+    try:
+        return caller, await tasks.load(caller, task_id)
+    except TaskNotFound as exc:
+        raise ToolError(str(exc)) from None
 
 
-def start_tool(spec: ToolSpec, engine: TaskEngine) -> Tool:
+def start_tool(spec: ToolSpec, tasks: TaskService) -> Tool:
     """start_<name>: the tool's own arguments plus an optional request key; returns the task's status."""
 
     async def start(**kwargs: Any) -> TaskStatus:
         ctx: Context[Any, Any] = kwargs.pop("ctx")
         request_key = kwargs.pop("request_key", None)
-        caller = _caller(ctx, engine)
+        caller = _caller(ctx, tasks)
         # Stored as JSON: the worker (possibly in another process) validates it again.
         arguments = pydantic_core.to_jsonable_python(kwargs)
         try:
-            record = await engine.create(caller, spec.name, arguments, request_key=request_key)
+            record = await tasks.create(caller, spec.name, arguments, request_key=request_key)
         except ValidationError as exc:
             raise ToolError(validation_message(spec.name, exc)) from None
-        return _status(record, engine)
+        return _status(record, tasks)
 
-    base = engine.tools[spec.name]
+    base = tasks.catalog.mcp_tool(spec.name)
     arg_model = create_model(
         f"start_{spec.name}Arguments",
         __base__=base.fn_metadata.arg_model,
@@ -137,26 +134,18 @@ def _status_signature() -> TaskStatus:  # only lends its output schema to start_
     raise NotImplementedError
 
 
-def task_tools(engine: TaskEngine) -> list[Tool]:
+def task_tools(tasks: TaskService) -> list[Tool]:
     async def check_task_status(task_id: TaskId, ctx: Context[Any, Any]) -> TaskStatus:
         """Current status and progress of one of your tasks."""
-        _, record = await _load(ctx, engine, task_id)
-        return _status(record, engine)
+        _, record = await _load(ctx, tasks, task_id)
+        return _status(record, tasks)
 
     async def get_task_result(task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:
         """The result of one of your finished tasks (an error result if it failed or was cancelled)."""
-        _, record = await _load(ctx, engine, task_id)
-        if record.status == c.STATUS_COMPLETED:
-            return CallToolResult.model_validate(record.result or {"content": []})
-        if record.status in c.TERMINAL_STATUSES:
-            message = (record.error or {}).get("message") or record.status_message or record.status
-            return CallToolResult(
-                content=[TextContent(type="text", text=f"task {record.status}: {message}")], is_error=True
-            )
-        if record.pending_input:
-            raise ToolError(f"task {task_id!r} is waiting for input: see check_task_status, answer with answer_task")
-        progress = "" if record.progress is None else f" (progress {record.progress:g}/{record.total or '?'})"
-        raise ToolError(f"task {task_id!r} is still {record.status}{progress}; check again later")
+        _, record = await _load(ctx, tasks, task_id)
+        if record.status not in c.TERMINAL_STATUSES:
+            raise ToolError(views.still_running(record))
+        return CallToolResult.model_validate(views.outcome_result(record))
 
     async def answer_task(
         task_id: TaskId,
@@ -172,7 +161,7 @@ def task_tools(engine: TaskEngine) -> list[Tool]:
         ] = None,
     ) -> TaskStatus:
         """Answer a question one of your tasks asked (its status is input_required)."""
-        caller, record = await _load(ctx, engine, task_id)
+        caller, record = await _load(ctx, tasks, task_id)
         pending = record.pending_input
         if question_id is None and len(pending) == 1:
             question_id = next(iter(pending))
@@ -182,17 +171,21 @@ def task_tools(engine: TaskEngine) -> list[Tool]:
             raise ToolError(f"question_id: expected one of {sorted(pending)}")
         answer: dict[str, Any] = {"action": action, **({"content": content} if content is not None else {})}
         try:
-            await answer_questions(engine, caller, record, {question_id: answer}, lambda key: f"question_id={key!r}")
-        except MCPError as exc:
-            raise ToolError(exc.error.message) from None
-        return _status(await engine.get(caller, task_id) or record, engine)
+            updated = await tasks.answer(caller, record, {question_id: answer}, lambda key: f"question_id={key!r}")
+        except AnswerRejected as exc:
+            raise ToolError(str(exc)) from None
+        return _status(updated, tasks)
 
     async def cancel_task(task_id: TaskId, ctx: Context[Any, Any]) -> TaskStatus:
         """Cancel one of your running tasks."""
-        caller, record = await _load(ctx, engine, task_id)
-        if record.status in c.TERMINAL_STATUSES:
-            raise ToolError(f"task {task_id!r} is already {record.status}; a terminal task cannot be cancelled")
-        return _status(await engine.cancel(caller, task_id) or record, engine)
+        caller = _caller(ctx, tasks)
+        try:
+            outcome = await tasks.cancel(caller, task_id)
+        except TaskNotFound as exc:
+            raise ToolError(str(exc)) from None
+        if outcome.already_ended:
+            raise ToolError(outcome.refusal)
+        return _status(outcome.record, tasks)
 
     return [
         Tool.from_function(check_task_status),

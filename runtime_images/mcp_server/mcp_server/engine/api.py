@@ -1,0 +1,199 @@
+"""The task service: what every protocol door does to a durable task, in protocol-neutral terms.
+
+The 2026-07-28 tasks extension, the 2025-11-25 Tasks utility and the plain tools each only
+translate wire shapes to these calls and these errors to theirs. Trust boundary: every call
+takes the Caller the door built from the request; a task is found only for its owner
+(another actor's task is indistinguishable from a missing one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcp_server import constants as c
+from mcp_server.caller import Caller
+from mcp_server.engine.blocking import blocking
+from mcp_server.engine.catalog import ToolCatalog
+from mcp_server.engine.outcomes import Outcomes
+from mcp_server.engine.worker import Worker
+from mcp_server.logs import log_context
+from mcp_server.settings import Settings
+from mcp_server.store.base import NewTask, TaskRecord, TaskStore
+
+logger = logging.getLogger(__name__)
+
+ELICIT_ACTIONS = ("accept", "decline", "cancel")
+# An answer is stored with its task (DynamoDB items are at most 400 KB).
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+class TaskNotFound(LookupError):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id!r} not found")
+
+
+class AnswerRejected(ValueError):
+    """An answer the task cannot take; the message names the field and what was expected."""
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    record: TaskRecord
+    # True when the task had already ended before this call: nothing was cancelled.
+    already_ended: bool
+
+    @property
+    def refusal(self) -> str:
+        return f"task {self.record.task_id!r} is already {self.record.status}; a terminal task cannot be cancelled"
+
+
+def _input_field(key: str) -> str:
+    return f"inputResponses.{key}"
+
+
+class TaskService:
+    def __init__(
+        self,
+        store: TaskStore,
+        catalog: ToolCatalog,
+        settings: Settings,
+        worker: Worker,
+        outcomes: Outcomes,
+    ) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.settings = settings
+        self.worker = worker
+        self.outcomes = outcomes
+
+    async def create(
+        self,
+        caller: Caller,
+        tool_name: str,
+        arguments: dict[str, Any],
+        *,
+        ttl_seconds: int | None = None,
+        request_key: str | None = None,
+    ) -> TaskRecord:
+        """Store the task, then start it; returns only once the task is durable.
+
+        Raises pydantic.ValidationError (nothing stored) when the arguments do not fit the tool.
+        """
+        spec = self.catalog.spec(tool_name)
+        self.catalog.validate(tool_name, arguments)
+        ttl = min(ttl_seconds or self.settings.default_ttl_seconds, self.settings.max_ttl_seconds)
+        new = NewTask(
+            task_id=str(uuid.uuid4()),
+            owner=caller.actor_id,
+            session_id=caller.session_id,
+            memory_id=caller.memory_id,
+            tool=tool_name,
+            arguments=arguments,
+            ttl_seconds=max(ttl, 1),
+            worker_id=self.worker.worker_id,
+            resumable=spec.resumable,
+            request_key=request_key,
+        )
+        record, created = await blocking(self.store.create, new, time.time(), self.settings.lease_seconds)
+        if created:
+            with log_context(task_id=record.task_id, actor=record.owner, session=record.session_id, tool=tool_name):
+                logger.info("task created", extra={"ttl_seconds": record.ttl_seconds})
+            self.outcomes.metrics.started(record.task_id, tool_name)
+            self.worker.spawn(record)
+        return record
+
+    async def find(self, caller: Caller, task_id: str) -> TaskRecord | None:
+        if self.store.reads_inline:
+            return self.store.get(task_id, caller.actor_id, time.time())
+        return await blocking(self.store.get, task_id, caller.actor_id, time.time())
+
+    async def load(self, caller: Caller, task_id: str) -> TaskRecord:
+        """The caller's task; TaskNotFound if it does not exist, expired, or is someone else's."""
+        record = await self.find(caller, task_id)
+        if record is None:
+            raise TaskNotFound(task_id)
+        return record
+
+    async def list(self, caller: Caller, limit: int = 50) -> list[TaskRecord]:
+        """The caller's unexpired tasks, newest first."""
+        if self.store.reads_inline:
+            return self.store.list_by_owner(caller.actor_id, time.time(), limit)
+        return await blocking(self.store.list_by_owner, caller.actor_id, time.time(), limit)
+
+    async def cancel(self, caller: Caller, task_id: str) -> CancelOutcome:
+        """Cancel the caller's task; a task that already ended is returned as it is (already_ended)."""
+        before = await self.load(caller, task_id)
+        if before.status in c.TERMINAL_STATUSES:
+            return CancelOutcome(before, already_ended=True)
+        now = time.time()
+        record = await blocking(
+            self.store.cancel,
+            task_id,
+            caller.actor_id,
+            now,
+            "cancelled by the caller",
+            publish_after=now + self.settings.lease_seconds,
+        )
+        # Work in this process stops now; elsewhere it stops at its next lease renewal.
+        self.worker.stop(task_id, c.STATUS_CANCELLED)
+        if record is None:
+            raise TaskNotFound(task_id)
+        if record.status == c.STATUS_CANCELLED:
+            # updated_at is exactly `now` only if this call's conditional update applied:
+            # a concurrent canceller also sees "cancelled" but must not count it again.
+            if record.updated_at == now:
+                self.outcomes.ended(record)
+            await self.outcomes.publish(record)  # the event's client token keeps it to one
+        # A task that ended on its own meanwhile is returned as it ended.
+        return CancelOutcome(record, already_ended=False)
+
+    async def answer(
+        self,
+        caller: Caller,
+        record: TaskRecord,
+        answers: dict[str, Any],
+        field: Callable[[str], str] = _input_field,
+    ) -> TaskRecord:
+        """Deliver answers to the task's open questions; AnswerRejected saying what is wrong otherwise.
+
+        `field(key)` names the caller's field for a question id in error messages.
+        """
+        pending = record.pending_input
+        if not pending:
+            raise AnswerRejected(
+                f"task {record.task_id!r} is {record.wire_status}, not input_required: it is not waiting for input"
+            )
+        if not answers:
+            raise AnswerRejected(f"inputResponses: expected answers for {sorted(pending)}")
+        for key in answers:
+            if key not in pending:
+                raise AnswerRejected(f"{field(key)}: not an open question of this task; open: {sorted(pending)}")
+        checked = {key: check_answer(field(key), answer) for key, answer in answers.items()}
+        updated = await blocking(self.store.provide_input, record.task_id, caller.actor_id, time.time(), checked)
+        if updated is None:
+            raise AnswerRejected(
+                f"task {record.task_id!r} stopped waiting for {sorted(checked)} (answered or ended meanwhile)"
+            )
+        with log_context(task_id=record.task_id, actor=caller.actor_id):
+            logger.info("task input provided", extra={"answers": len(checked)})
+        self.worker.wake(record.task_id)
+        return updated
+
+
+def check_answer(where: str, answer: Any) -> dict[str, Any]:
+    """An ElicitResult-shaped answer, or AnswerRejected naming `where` and what was expected."""
+    if not isinstance(answer, dict) or answer.get("action") not in ELICIT_ACTIONS:
+        raise AnswerRejected(f"{where}: expected {{'action': 'accept'|'decline'|'cancel', 'content'?: {{...}}}}")
+    content = answer.get("content")
+    if content is not None and not isinstance(content, dict):
+        raise AnswerRejected(f"{where}.content: expected an object of answers")
+    checked = {"action": answer["action"], **({"content": content} if content is not None else {})}
+    if len(json.dumps(checked)) > MAX_ANSWER_BYTES:
+        raise AnswerRejected(f"{where}.content: expected at most {MAX_ANSWER_BYTES} bytes")
+    return checked

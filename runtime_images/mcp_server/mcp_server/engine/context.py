@@ -1,0 +1,104 @@
+"""The TaskContext a durable task's tool receives: progress recorded for the lease loop, questions stored."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from mcp.server.elicitation import (
+    AcceptedElicitation,
+    CancelledElicitation,
+    DeclinedElicitation,
+    ElicitationResult,
+    render_elicitation_schema,
+)
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import ValidationError
+
+from kit_contracts.errors import problems
+from mcp_server.store.base import Progress
+from mcp_server.tooling import SchemaT, TaskContext
+
+logger = logging.getLogger(__name__)
+# Without a total, progress is logged at most once per this interval.
+PROGRESS_LOG_SECONDS = 60.0
+# An answer that does not fit the question's schema is asked again, this many times in all.
+MAX_INPUT_ATTEMPTS = 3
+
+Asker = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+class DurableContext(TaskContext):
+    def __init__(self, task_id: str, attempt: int, on_update: Callable[[], None], ask: Asker) -> None:
+        self.task_id = task_id
+        self.attempt = attempt
+        self._on_update = on_update
+        self._ask = ask
+        self._asking = anyio.Lock()  # one open question per task: a second elicit waits for the first
+        self.waiting_for_input = False
+        self._progress: Progress | None = None
+        self._dirty = False
+        self._cancelled = False
+        self._logged_stage: int | None = None
+
+    async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
+        # Recorded here, written by the lease loop: a tool may report far more often
+        # than the store should be written.
+        self._progress = (float(progress), None if total is None else float(total), message)
+        self._log_stage(float(progress), total)
+        self._dirty = True
+        self._on_update()
+        await anyio.sleep(0)
+
+    def _log_stage(self, progress: float, total: float | None) -> None:
+        """Log the first report, then each quarter reached (each minute when there is no total).
+
+        A few lines per task however often the tool reports. Numbers only: the progress
+        message is the tool's own text and may quote its input.
+        """
+        stage = int(4 * progress / total) if total else int(time.monotonic() // PROGRESS_LOG_SECONDS)
+        if stage != self._logged_stage:
+            self._logged_stage = stage
+            logger.info("task progress", extra={"progress": progress, "total": total})
+
+    async def elicit(self, message: str, schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
+        requested = render_elicitation_schema(schema)
+        question = message
+        for _ in range(MAX_INPUT_ATTEMPTS):
+            async with self._asking:
+                # Cleared only when an answer came: if the deadline cancels the wait, the
+                # worker's failure message can still say what the work was doing.
+                self.waiting_for_input = True
+                answer = await self._ask(question, requested)
+                self.waiting_for_input = False
+            if answer.get("action") == "decline":
+                return DeclinedElicitation()
+            if answer.get("action") == "cancel":
+                return CancelledElicitation()
+            try:
+                return AcceptedElicitation(data=schema.model_validate(answer.get("content") or {}))
+            except ValidationError as exc:
+                question = f"That answer did not fit ({problems(exc, whole='content')}). {message}"
+        raise ToolError(f"no answer that fits after {MAX_INPUT_ATTEMPTS} attempts to ask: {message}")
+
+    def take_progress(self) -> Progress | None:
+        self._dirty = False
+        return self._progress
+
+    @property
+    def last_progress(self) -> Progress | None:
+        return self._progress
+
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def mark_cancelled(self) -> None:
+        self._cancelled = True

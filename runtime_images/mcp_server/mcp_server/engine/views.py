@@ -1,0 +1,61 @@
+"""What a task record means to its caller, whichever protocol door asks: one definition each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mcp_server import constants as c
+from mcp_server.store.base import TaskRecord
+
+# JSON-RPC error codes carried in a failed task's `error`.
+TOOL_FAILED = -32000
+WORKER_LOST = -32001
+DEADLINE_EXCEEDED = -32002
+
+
+@dataclass(frozen=True)
+class Question:
+    key: str
+    message: str
+    requested_schema: dict[str, Any]
+
+
+def questions(record: TaskRecord) -> dict[str, Question]:
+    """The task's open questions by key (none once answered or ended)."""
+    views = {}
+    for key, request in record.pending_input.items():
+        params = request.get("params") or {}
+        views[key] = Question(key, str(params.get("message", "")), params.get("requestedSchema") or {})
+    return views
+
+
+def result_of(record: TaskRecord) -> dict[str, Any]:
+    """A completed task's CallToolResult (JSON)."""
+    return record.result or {"content": []}
+
+
+def failure_of(record: TaskRecord) -> dict[str, Any]:
+    """A failed task's JSON-RPC error object."""
+    return record.error or {"code": TOOL_FAILED, "message": record.status_message or "failed"}
+
+
+def error_result(message: str) -> dict[str, Any]:
+    """A CallToolResult (JSON) reporting `message` as an error."""
+    return {"content": [{"type": "text", "text": message}], "isError": True}
+
+
+def outcome_result(record: TaskRecord) -> dict[str, Any]:
+    """A terminal task as the CallToolResult its caller gets: the result, or an error saying why not."""
+    if record.status == c.STATUS_COMPLETED:
+        return result_of(record)
+    reason = (record.error or {}).get("message") or record.status_message or record.status
+    return error_result(f"task {record.status}: {reason}")
+
+
+def still_running(record: TaskRecord) -> str:
+    """Why a working task has no result yet, and what to do."""
+    if record.pending_input:
+        return f"task {record.task_id!r} is waiting for input: see check_task_status, answer with answer_task"
+    progress = "" if record.progress is None else f" (progress {record.progress:g}/{record.total or '?'})"
+    return f"task {record.task_id!r} is still {record.status}{progress}; check again later"

@@ -1,0 +1,47 @@
+"""The 2026-07-28 door: the tasks extension `io.modelcontextprotocol/tasks` (SEP-2663).
+
+The server decides to answer a task-capable tools/call with `{resultType: "task", ...}` once
+the task is stored; `tasks/get` carries the result, error or questions inline;
+`tasks/update` answers questions; `tasks/cancel` answers `{}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+
+from mcp_server import constants as c
+from mcp_server.caller import Caller
+from mcp_server.engine import views
+from mcp_server.engine.api import AnswerRejected, TaskService
+from mcp_server.protocol.wire import task_wire
+from mcp_server.store.base import TaskRecord
+
+
+def created(record: TaskRecord, poll_interval_ms: int) -> dict[str, Any]:
+    return {"resultType": "task", **task_wire(record, poll_interval_ms, modern=True)}
+
+
+def get(record: TaskRecord, poll_interval_ms: int) -> dict[str, Any]:
+    wire = task_wire(record, poll_interval_ms, modern=True)
+    if record.status == c.STATUS_COMPLETED:
+        wire["result"] = views.result_of(record)
+    elif wire["status"] == c.STATUS_INPUT_REQUIRED:
+        wire["inputRequests"] = record.pending_input
+    elif record.status == c.STATUS_FAILED:
+        wire["error"] = views.failure_of(record)
+    return wire
+
+
+async def update(tasks: TaskService, caller: Caller, record: TaskRecord, responses: dict[str, Any]) -> dict[str, Any]:
+    try:
+        await tasks.answer(caller, record, responses)
+    except AnswerRejected as exc:
+        raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
+    return {}
+
+
+def cancelled() -> dict[str, Any]:
+    return {}
