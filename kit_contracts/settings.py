@@ -9,8 +9,10 @@ A deployable subclasses `EnvSettings` and declares each variable as a field whos
 `Settings.load(env)` parses exactly `env` (default: the process environment); an empty value
 counts as unset. A bad value raises SettingsError naming the variable, the value and the rule
 derived from the declaration (`MCP_PORT='x': expected a whole number between 0 and 65535`).
-`Settings.variables()` lists every variable with its description, so the CDK's environment
-can be checked against what the image reads.
+`Settings.variables()` lists every variable with its description, and
+`Settings.required_when_deployed()` those a deployment must set (fields marked
+`json_schema_extra={"deployed": True}`), so the CDK's environment can be checked against what
+the deployable reads.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from collections.abc import Mapping
 from typing import Any, Literal, Self
 
 from annotated_types import Ge, Gt, Le, Lt
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, ValidationError
 from pydantic.fields import FieldInfo
+
+from kit_contracts.errors import problems
 
 
 class SettingsError(ValueError):
@@ -65,9 +69,9 @@ def expected(info: FieldInfo) -> str | None:
         noun = "a whole number" if kind is int else "a number"
         low, high = _bounds(info)
         if low is not None and high is not None:
-            return f"{noun} between {low:g} and {high:g}"
+            return f"{noun} between {low} and {high}"
         if low is not None:
-            return f"{noun} >= {low:g}"
+            return f"{noun} >= {low}"
         return noun
     return None
 
@@ -78,11 +82,19 @@ class EnvSettings(BaseModel):
     @classmethod
     def variables(cls) -> dict[str, str]:
         """Every environment variable this deployable reads, with its description."""
-        return {
-            info.validation_alias: info.description or ""
-            for info in cls.model_fields.values()
-            if isinstance(info.validation_alias, str)
-        }
+        return {name: info.description or "" for name, info in cls._by_variable().items()}
+
+    @classmethod
+    def required_when_deployed(cls) -> set[str]:
+        """The variables a deployment must set: required fields, and fields marked `{"deployed": True}`."""
+        required = set()
+        for info in cls.model_fields.values():
+            alias = info.validation_alias
+            name = alias.choices[0] if isinstance(alias, AliasChoices) else alias  # the first of several
+            marked = isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("deployed") is True
+            if isinstance(name, str) and (info.is_required() or marked):
+                required.add(name)
+        return required
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None) -> Self:
@@ -92,24 +104,15 @@ class EnvSettings(BaseModel):
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
-            raise SettingsError(cls._describe(exc, raw)) from None
+            rules = {name: expected(info) or info.description or "" for name, info in cls._by_variable().items()}
+            raise SettingsError(problems(exc, whole="", show_input=True, expected=rules)) from None
 
     @classmethod
-    def _describe(cls, exc: ValidationError, raw: Mapping[str, str]) -> str:
-        by_alias = {info.validation_alias: info for info in cls.model_fields.values()}
-        lines = []
-        for error in exc.errors():
-            name = str(error["loc"][0]) if error["loc"] else ""
-            info = by_alias.get(name)
-            message = error["msg"].removeprefix("Value error, ")
-            if info is None:  # a rule across variables: its message names them
-                lines.append(message)
-                continue
-            if name not in raw:
-                lines.append(f"{name} is required: {info.description}")
-                continue
-            if error["type"] == "value_error":  # a validator's own sentence
-                lines.append(f"{name}={raw[name][:80]!r}: {message}")
-                continue
-            lines.append(f"{name}={raw[name][:80]!r}: expected {expected(info) or message}")
-        return "; ".join(lines)
+    def _by_variable(cls) -> dict[str, FieldInfo]:
+        """Variable name -> its field; a field read from the first set of several (AliasChoices) has each."""
+        found: dict[str, FieldInfo] = {}
+        for info in cls.model_fields.values():
+            alias = info.validation_alias
+            names = alias.choices if isinstance(alias, AliasChoices) else [alias] if isinstance(alias, str) else []
+            found.update({str(name): info for name in names})
+        return found

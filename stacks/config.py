@@ -14,17 +14,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kit_contracts.context import CONTEXT_HEADERS, CUSTOM_HEADER_PREFIX
+from kit_contracts.errors import describe
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 # AgentCore Runtime and Memory names (CloudFormation pattern; cfn-lint does not check it).
 RESOURCE_NAME = re.compile(r"^[a-zA-Z][a-zA-Z0-9_]{0,47}$")
-CUSTOM_HEADER_PREFIX = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-"
-# The caller context the MCP server reads (runtime_images/mcp_server/mcp_server/constants.py).
-CONTEXT_HEADERS = (
-    f"{CUSTOM_HEADER_PREFIX}Actor-Id",
-    f"{CUSTOM_HEADER_PREFIX}Session-Id",
-    f"{CUSTOM_HEADER_PREFIX}Memory-Id",
-)
 HEADER_NAME = re.compile(r"^[A-Za-z0-9-]+$")
 MAX_ALLOWLISTED_HEADERS = 20
 DISCOVERY_URL = re.compile(r"^https://[^\s/?#]+(/[^\s?#]*)?/\.well-known/openid-configuration$")
@@ -257,13 +253,11 @@ def _resource_name(value: str) -> str:
 
 def _describe(path: Path, error: ValidationError, raw: dict[str, Any]) -> str:
     lines = [f"{path}: invalid configuration"]
-    for item in error.errors():
-        location = ".".join(str(part) for part in item["loc"] if not str(part).startswith("function-"))
-        value = _lookup(raw, item["loc"])
-        message = item["msg"].removeprefix("Value error, ")
+    for problem in describe(error):
+        value = _lookup(raw, problem.loc)
         # Cross-field rules report on a whole mapping; their message names the values.
         shown = "" if value is _MISSING or isinstance(value, dict) else f" = {value!r}"
-        lines.append(f"  {location or '(top level)'}{shown}: {message}")
+        lines.append(f"  {problem.field or '(top level)'}{shown}: {problem.message}")
     return "\n".join(lines)
 
 

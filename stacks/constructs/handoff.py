@@ -6,11 +6,9 @@ in AgentCore Memory; a failure after the side effect compensates, records and fa
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
-from aws_cdk import Aws, Duration, RemovalPolicy, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack, SymlinkFollowMode
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -23,6 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from kit_contracts import handoff as contract
 from stacks.constructs.grants import grant_table_items
 from stacks.constructs.memory import AgentMemory
 from stacks.nag import acknowledge
@@ -35,15 +34,6 @@ POWERTOOLS_LAYER_VERSION = 27
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 LAMBDA_TIMEOUT = Duration.seconds(30)
 FUNCTIONS = ("validate", "approval", "execute", "compensate", "record")
-
-
-def load_contract() -> ModuleType:
-    """The event contract the Lambdas validate against (pydantic only, no AWS SDK)."""
-    spec = importlib.util.spec_from_file_location("handoff_contract", LAMBDAS_DIR / "handoff" / "contract.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class Handoff(Construct):
@@ -62,7 +52,6 @@ class Handoff(Construct):
         removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
-        contract = load_contract()
         self._key = encryption_key
         self._retention = log_retention
         self._removal = removal_policy
@@ -79,7 +68,12 @@ class Handoff(Construct):
             f"arn:{Aws.PARTITION}:lambda:{Aws.REGION}:{POWERTOOLS_LAYER_ACCOUNT}:layer:"
             f"AWSLambdaPowertoolsPythonV3-python314-arm64:{POWERTOOLS_LAYER_VERSION}",
         )
-        code = lambda_.Code.from_asset(str(LAMBDAS_DIR), exclude=["requirements.txt", "**/__pycache__", "**/*.pyc"])
+        code = lambda_.Code.from_asset(
+            str(LAMBDAS_DIR),
+            exclude=["requirements.txt", "**/__pycache__", "**/*.pyc"],
+            # lambdas/kit_contracts is a link to the repository's package; the deployment package needs its files.
+            follow_symlinks=SymlinkFollowMode.ALWAYS,
+        )
         names = [n for n in FUNCTIONS if approval_required or n != "approval"]
         self.functions = {
             name: self._function(name, code=code, layer=powertools, environment=environment) for name in names

@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from aws_cdk import CfnWaitCondition, CfnWaitConditionHandle, Duration, IgnoreMode, RemovalPolicy, Stack
+from aws_cdk import (
+    CfnWaitCondition,
+    CfnWaitConditionHandle,
+    Duration,
+    IgnoreMode,
+    RemovalPolicy,
+    Stack,
+    SymlinkFollowMode,
+)
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_ecr as ecr
@@ -76,6 +84,8 @@ class CodeBuildImage(Construct):
             path=str(directory),
             exclude=dockerignore_patterns(directory),
             ignore_mode=IgnoreMode.DOCKER,
+            # kit_contracts is a symlink out of the image directory; CodeBuild needs the files.
+            follow_symlinks=SymlinkFollowMode.ALWAYS,
         )
         self.tag = source.asset_hash
         self.repository = ecr.Repository(

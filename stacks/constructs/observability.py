@@ -15,17 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-# Embedded metrics the MCP server's task engine writes to its log stream
-# (runtime_images/mcp_server/mcp_server/metrics.py); CloudWatch extracts them.
-TASK_NAMESPACE = "AgentKit/TaskEngine"
-TASK_DIMENSION = "Environment"
-TASKS_STARTED = "TasksStarted"
-TASKS_COMPLETED = "TasksCompleted"
-TASKS_FAILED = "TasksFailed"
-TASKS_CANCELLED = "TasksCancelled"
-TASK_DURATION = "TaskDuration"
-LOST_WORKER_RECOVERIES = "LostWorkerRecoveries"
-TASK_METRICS = (TASKS_STARTED, TASKS_COMPLETED, TASKS_FAILED, TASKS_CANCELLED, TASK_DURATION, LOST_WORKER_RECOVERIES)
+from kit_contracts import metrics
 
 FIVE_MINUTES = Duration.minutes(5)
 
@@ -63,9 +53,9 @@ class Observability(Construct):
 
         def task_metric(name: str, statistic: str = "Sum") -> cloudwatch.Metric:
             return cloudwatch.Metric(
-                namespace=TASK_NAMESPACE,
+                namespace=metrics.NAMESPACE,
                 metric_name=name,
-                dimensions_map={TASK_DIMENSION: env_name},
+                dimensions_map={metrics.DIMENSION: env_name},
                 statistic=statistic,
                 period=FIVE_MINUTES,
             )
@@ -78,7 +68,7 @@ class Observability(Construct):
                 threshold=1,
                 description=f"The {name} runtime reported platform (system) errors",
             )
-        failed, completed = task_metric(TASKS_FAILED), task_metric(TASKS_COMPLETED)
+        failed, completed = task_metric(metrics.TASKS_FAILED), task_metric(metrics.TASKS_COMPLETED)
         self._alarm(
             "TaskFailureRate",
             cloudwatch.MathExpression(
@@ -93,7 +83,7 @@ class Observability(Construct):
         )
         self._alarm(
             "LostWorkerRecoveries",
-            task_metric(LOST_WORKER_RECOVERIES),
+            task_metric(metrics.LOST_WORKER_RECOVERIES),
             threshold=1,
             description="Tasks whose worker died (process killed, microVM reaped) were failed or re-run",
         )
@@ -136,12 +126,20 @@ class Observability(Construct):
         self.dashboard.add_widgets(
             cloudwatch.GraphWidget(
                 title="Tasks",
-                left=[task_metric(m) for m in (TASKS_STARTED, TASKS_COMPLETED, TASKS_FAILED, TASKS_CANCELLED)],
-                right=[task_metric(LOST_WORKER_RECOVERIES)],
+                left=[
+                    task_metric(m)
+                    for m in (
+                        metrics.TASKS_STARTED,
+                        metrics.TASKS_COMPLETED,
+                        metrics.TASKS_FAILED,
+                        metrics.TASKS_CANCELLED,
+                    )
+                ],
+                right=[task_metric(metrics.LOST_WORKER_RECOVERIES)],
             ),
             cloudwatch.GraphWidget(
                 title="Task duration (s)",
-                left=[task_metric(TASK_DURATION, stat) for stat in ("p50", "p99", "Maximum")],
+                left=[task_metric(metrics.TASK_DURATION, stat) for stat in ("p50", "p99", "Maximum")],
             ),
             cloudwatch.GraphWidget(
                 title="Handoff executions",

@@ -1,18 +1,21 @@
-"""An AgentCore Runtime built from one of the container images under runtime_images/."""
+"""The part both runtimes share: an image under runtime_images/, its AgentCore Runtime, and a
+pre-created, encrypted application log group."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, SymlinkFollowMode
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_ecr_assets as ecr_assets
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from stacks.config import RuntimeSettings
 from stacks.nag import acknowledge
 
 if TYPE_CHECKING:
@@ -38,6 +41,18 @@ def invoke_url(region: str, runtime_arn: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """What both runtimes of a Stage share: how they are reached, logged, encrypted and built."""
+
+    authorizer: agentcore.RuntimeAuthorizerConfiguration
+    network: agentcore.RuntimeNetworkConfiguration
+    log_retention: logs.RetentionDays
+    encryption_key: kms.IKey
+    removal_policy: RemovalPolicy
+    image_build: Literal["local", "codebuild"] = "local"
+
+
 class KitRuntime(Construct):
     """Runtime + its arm64 image asset + a pre-created, encrypted application log group."""
 
@@ -47,23 +62,16 @@ class KitRuntime(Construct):
         construct_id: str,
         *,
         image: str,
-        runtime_name: str,
+        settings: RuntimeSettings,
         description: str,
         protocol: agentcore.ProtocolType,
-        idle_timeout: Duration,
-        max_lifetime: Duration,
         environment: Mapping[str, str],
-        authorizer: agentcore.RuntimeAuthorizerConfiguration,
-        network: agentcore.RuntimeNetworkConfiguration,
+        options: RuntimeOptions,
         request_headers: Sequence[str] = (),
-        log_retention: logs.RetentionDays,
-        encryption_key: kms.IKey,
-        removal_policy: RemovalPolicy,
-        image_build: Literal["local", "codebuild"] = "local",
     ) -> None:
         super().__init__(scope, construct_id)
         self.image: CodeBuildImage | None = None
-        if image_build == "codebuild":
+        if options.image_build == "codebuild":
             # Imported here: custom_resources and its bundled AWS CLI asset take ~0.6 s to
             # load, and only this mode uses them.
             from stacks.constructs.image_build import CodeBuildImage
@@ -72,30 +80,34 @@ class KitRuntime(Construct):
                 self,
                 "Image",
                 directory=IMAGES_DIR / image,
-                encryption_key=encryption_key,
-                log_retention=log_retention,
-                removal_policy=removal_policy,
+                encryption_key=options.encryption_key,
+                log_retention=options.log_retention,
+                removal_policy=options.removal_policy,
             )
             artifact = self.image.artifact
         else:
             artifact = agentcore.AgentRuntimeArtifact.from_asset(
                 str(IMAGES_DIR / image),
                 platform=ecr_assets.Platform.LINUX_ARM64,
-                display_name=f"{runtime_name} image",
+                display_name=f"{settings.name} image",
+                # kit_contracts is a symlink out of the image directory; the build context
+                # needs the files themselves.
+                follow_symlinks=SymlinkFollowMode.ALWAYS,
             )
         self.runtime = agentcore.Runtime(
             self,
             "Runtime",
-            runtime_name=runtime_name,
+            runtime_name=settings.name,
             description=description,
             agent_runtime_artifact=artifact,
             protocol_configuration=protocol,
             lifecycle_configuration=agentcore.LifecycleConfiguration(
-                idle_runtime_session_timeout=idle_timeout, max_lifetime=max_lifetime
+                idle_runtime_session_timeout=Duration.seconds(settings.idle_timeout_seconds),
+                max_lifetime=Duration.seconds(settings.max_lifetime_seconds),
             ),
             environment_variables=dict(environment),
-            authorizer_configuration=authorizer,
-            network_configuration=network,
+            authorizer_configuration=options.authorizer,
+            network_configuration=options.network,
             request_header_configuration=(
                 agentcore.RequestHeaderConfiguration(allowlisted_headers=list(request_headers))
                 if request_headers
@@ -116,9 +128,9 @@ class KitRuntime(Construct):
             self,
             "ApplicationLogs",
             log_group_name=f"/aws/bedrock-agentcore/runtimes/{self.runtime.agent_runtime_id}-DEFAULT",
-            retention=log_retention,
-            encryption_key=encryption_key,
-            removal_policy=removal_policy,
+            retention=options.log_retention,
+            encryption_key=options.encryption_key,
+            removal_policy=options.removal_policy,
         )
 
 

@@ -15,11 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from agent.mcp_connection import ACTOR_ID_HEADER, build_mcp_client, context_headers
+from agent.mcp_connection import build_mcp_client, context_headers
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from conftest import MEMORY_ID, McpServer
+
+from kit_contracts.context import ACTOR_ID_HEADER
 
 CREDENTIALS = ReadOnlyCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token-1")
 SIGNING_REGION = "eu-west-1"

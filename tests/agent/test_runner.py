@@ -7,17 +7,18 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import replace
 from typing import Any
 
 import boto3
 import pytest
 from agent.runner import Invocation, parse_invocation, run
-from agent.settings import Settings
+from agent.settings import Settings, load_settings
 from conftest import MEMORY_ID, REGION, McpServer, mcp_server_env, wait_for, write_sales_csv
 from scripted_model import ScriptedModel, Text, ToolUse, last_tool_result
 
-SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+from kit_contracts.context import RUNTIME_SESSION_ID_HEADER
+
+SESSION_HEADER = RUNTIME_SESSION_ID_HEADER
 
 
 def collect(stream: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -54,13 +55,15 @@ def memory_mcp_server(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: s
 
 
 def memory_settings(server: McpServer) -> Settings:
-    return Settings(
-        region=REGION,
-        model_id="scripted",
-        memory_id=MEMORY_ID,
-        mcp_runtime_url=server.url,
-        mcp_auth="none",
-        actor_id_from_request=True,
+    return load_settings(
+        {
+            "AWS_REGION": REGION,
+            "MODEL_ID": "scripted",
+            "MEMORY_ID": MEMORY_ID,
+            "MCP_RUNTIME_URL": server.url,
+            "MCP_AUTH": "none",
+            "ACTOR_ID_FROM_REQUEST": "true",
+        }
     )
 
 
@@ -164,7 +167,7 @@ def test_the_conversation_round_trips_through_agentcore_memory(memory_mcp_server
 
 
 def test_task_status_action_reports_progress_without_a_model(memory_mcp_server: McpServer, aws_to_moto: str) -> None:
-    settings = replace(memory_settings(memory_mcp_server), model_id=None)
+    settings = memory_settings(memory_mcp_server).model_copy(update={"model_id": None})
     starter = ScriptedModel(
         [
             # The image's labelled training simulation: slow enough to be seen while it runs.
@@ -172,7 +175,9 @@ def test_task_status_action_reports_progress_without_a_model(memory_mcp_server: 
             lambda seen: Text(last_tool_result(seen)["task_id"]),
         ]
     )
-    task_id = answer(chat(replace(settings, model_id="scripted"), starter, "go", str(uuid.uuid4()), "carol"))
+    task_id = answer(
+        chat(settings.model_copy(update={"model_id": "scripted"}), starter, "go", str(uuid.uuid4()), "carol")
+    )
 
     def statuses() -> dict[str, dict[str, Any]]:
         invocation = Invocation("task_status", task_ids=(task_id, "no-such-task"), payload={"actor_id": "carol"})
@@ -208,7 +213,9 @@ def test_a_tasks_question_is_put_to_the_user_and_their_reply_answers_it_in_a_lat
 
     def status() -> dict[str, Any]:
         invocation = Invocation("task_status", task_ids=(task_id,), payload={"actor_id": actor})
-        events = collect(run(invocation, settings=replace(settings, model_id=None), session_id="s", headers={}))
+        events = collect(
+            run(invocation, settings=settings.model_copy(update={"model_id": None}), session_id="s", headers={})
+        )
         return next(e for e in events if e["type"] == "task")
 
     wait_for(lambda: status()["status"] == "input_required", "the task's question")
@@ -273,7 +280,7 @@ def test_a_question_asked_during_a_direct_call_is_declined_not_left_waiting(
     ],
 )
 def test_bad_requests_get_one_clear_error(payload: dict[str, Any], message: str) -> None:
-    settings = Settings(model_id="scripted", actor_id_from_request="actor_id" in payload)
+    settings = load_settings({"MODEL_ID": "scripted", "ACTOR_ID_FROM_REQUEST": str("actor_id" in payload)})
     try:
         invocation = parse_invocation(payload)
     except ValueError as exc:
@@ -284,7 +291,7 @@ def test_bad_requests_get_one_clear_error(payload: dict[str, Any], message: str)
 
 
 def test_a_missing_or_unusable_session_id_is_named() -> None:
-    settings = Settings(model_id="scripted", actor_id_from_request=True)
+    settings = load_settings({"MODEL_ID": "scripted", "ACTOR_ID_FROM_REQUEST": "true"})
     invocation = parse_invocation({"prompt": "hi", "actor_id": "dave"})
     for session_id, message in ((None, f"header {SESSION_HEADER} is missing"), ("x" * 120, "expected 1..100")):
         events = collect(run(invocation, settings=settings, session_id=session_id, headers={}))

@@ -1,4 +1,5 @@
-"""Container images: built for linux/arm64, and hashed only on real image inputs."""
+"""Deployables: images built for linux/arm64 and hashed only on real image inputs; every image
+and the Lambda code carry kit_contracts as files, not as the repository's symlinks."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from aws_cdk import aws_ecr_assets as ecr_assets
 
 from stacks.constructs.runtime import IMAGES_DIR
 
+CONTRACT = IMAGES_DIR.parent / "kit_contracts" / "handoff.py"
+
 
 def test_every_image_asset_targets_linux_arm64(synthesized) -> None:
     manifests = sorted(synthesized.outdir.glob("assembly-*/*.assets.json"))
@@ -22,6 +25,39 @@ def test_every_image_asset_targets_linux_arm64(synthesized) -> None:
     assert {image["source"]["platform"] for _, image in images} == {"linux/arm64"}
     directories = {(base / image["source"]["directory"]).resolve() for base, image in images}
     assert {(d / "Dockerfile").is_file() for d in directories} == {True}
+
+
+def staged_directories(outdir: Path) -> tuple[list[Path], list[Path]]:
+    """(image build contexts, the kit's zipped directories) of every Stage's manifests.
+
+    The kit's zipped directories are image sources (with a Dockerfile) and the handoff Lambdas'
+    code (with handoff/); CDK's own provider functions are left out.
+    """
+    images: list[Path] = []
+    zipped: list[Path] = []
+    for manifest in sorted(outdir.glob("assembly-*/*.assets.json")):
+        assets = json.loads(manifest.read_text())
+        images += [manifest.parent / a["source"]["directory"] for a in assets.get("dockerImages", {}).values()]
+        zipped += [
+            manifest.parent / a["source"]["path"]
+            for a in assets.get("files", {}).values()
+            if a["source"].get("packaging") == "zip"
+        ]
+    return images, [d for d in zipped if (d / "Dockerfile").is_file() or (d / "handoff").is_dir()]
+
+
+def assert_carries_contracts(directory: Path) -> None:
+    staged = directory / "kit_contracts" / "handoff.py"
+    assert not (directory / "kit_contracts").is_symlink() and not staged.is_symlink(), directory
+    assert staged.is_file() and staged.read_bytes() == CONTRACT.read_bytes(), directory
+
+
+def test_images_and_lambda_code_carry_kit_contracts_as_files(synthesized) -> None:
+    images, lambda_code = staged_directories(synthesized.outdir)
+    assert len(images) == 2 * len(synthesized.stages)
+    assert len(lambda_code) == len(synthesized.stages)  # the handoff functions share one asset
+    for directory in images + lambda_code:
+        assert_carries_contracts(directory)
 
 
 def image_hash(directory: Path, tmp_path: Path) -> str:
@@ -50,4 +86,9 @@ def test_dockerignore_keeps_non_inputs_out_of_the_hash(tmp_path: Path, image: st
         (copy / junk).write_text("noise")
     assert image_hash(copy, tmp_path) == before
     (copy / source_file).write_text((copy / source_file).read_text() + "\n# changed\n")
-    assert image_hash(copy, tmp_path) != before
+    changed = image_hash(copy, tmp_path)
+    assert changed != before
+    # copytree copied kit_contracts' files; an edit to the shared contracts is an image input too.
+    contract = copy / "kit_contracts" / "handoff.py"
+    contract.write_text(contract.read_text() + "\n# changed\n")
+    assert image_hash(copy, tmp_path) != changed

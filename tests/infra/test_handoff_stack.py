@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.constructs.handoff import load_contract
+from kit_contracts import handoff as contract
 
 
 def resources(synthesized, env: str, kind: str) -> list[dict[str, Any]]:
@@ -81,7 +81,6 @@ def test_failure_after_the_side_effect_compensates_then_records_then_fails(synth
 
 
 def test_rule_matches_the_contract_and_delivers_with_dlq_and_retry(synthesized) -> None:
-    contract = load_contract()
     (rule,) = resources(synthesized, "dev", "AWS::Events::Rule")
     assert rule["Properties"]["EventPattern"] == {
         "source": [contract.EVENT_SOURCE],

@@ -18,6 +18,7 @@ from stacks.config import CONFIG_DIR
 from stacks.constructs.image_build import CodeBuildImage
 from stacks.constructs.runtime import IMAGES_DIR
 from tests.infra.conftest import make_app
+from tests.infra.test_assets import assert_carries_contracts, staged_directories
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,14 @@ def test_no_docker_image_assets_are_left_for_the_deploying_machine(codebuild_sta
     assert manifests
     for manifest in manifests:
         assert json.loads(manifest.read_text()).get("dockerImages", {}) == {}
+
+
+def test_image_sources_carry_kit_contracts_as_files(codebuild_stage) -> None:
+    _, outdir, _ = codebuild_stage
+    images, zipped = staged_directories(outdir)
+    assert images == [] and len(zipped) == 3  # both image sources and the Lambda code
+    for directory in zipped:
+        assert_carries_contracts(directory)
 
 
 def test_runtimes_use_the_pushed_image_and_wait_for_its_build(codebuild_stage) -> None:

@@ -1,14 +1,18 @@
-"""The stack and the MCP server image agree on header names and environment variables.
+"""The stack and the MCP server image agree on header names, environment variables and metrics.
 
-The image's constants module is dependency-free, so it is loaded by path here."""
+Header and metric names are defined once, in kit_contracts; the image's constants and metrics
+modules are loaded by path here, with the repository root (and so kit_contracts) on sys.path."""
 
 from __future__ import annotations
 
 import importlib.util
+import io
+import json
 from pathlib import Path
 from types import ModuleType
 
-from stacks.config import CONTEXT_HEADERS
+from kit_contracts import metrics
+from kit_contracts.context import CONTEXT_HEADERS
 
 MCP_PACKAGE = Path(__file__).resolve().parents[2] / "runtime_images" / "mcp_server" / "mcp_server"
 MCP_RUNTIME = "McpServerRuntime59F17E8D"
@@ -23,10 +27,8 @@ def load(name: str) -> ModuleType:
 
 
 def test_the_stack_allowlists_exactly_the_headers_the_server_reads(synthesized) -> None:
-    constants = load("constants")
-    assert tuple(constants.CONTEXT_HEADERS) == CONTEXT_HEADERS
     props = synthesized.template_json("dev", "runtimes")["Resources"][MCP_RUNTIME]["Properties"]
-    assert props["RequestHeaderConfiguration"]["RequestHeaderAllowlist"][:3] == list(constants.CONTEXT_HEADERS)
+    assert props["RequestHeaderConfiguration"]["RequestHeaderAllowlist"][:3] == list(CONTEXT_HEADERS)
 
 
 def test_every_variable_the_stack_sets_is_one_the_server_reads(synthesized) -> None:
@@ -37,13 +39,16 @@ def test_every_variable_the_stack_sets_is_one_the_server_reads(synthesized) -> N
 
 
 def test_dashboard_and_alarms_read_the_metrics_the_server_emits() -> None:
-    from stacks.constructs import observability
-
-    constants = load("constants")
-    assert (constants.METRICS_NAMESPACE, constants.METRICS_DIMENSION) == (
-        observability.TASK_NAMESPACE,
-        observability.TASK_DIMENSION,
-    )
-    emitter = (MCP_PACKAGE / "metrics.py").read_text()
-    for name in observability.TASK_METRICS:
-        assert f'"{name}"' in emitter, name
+    # The dashboard and alarms chart kit_contracts.metrics (tests/infra/test_observability_stack.py).
+    out = io.StringIO()
+    emitter = load("metrics").TaskMetrics("dev", stream=out)
+    emitter.started("t", "tool")
+    for status in metrics.TERMINAL_COUNTERS:
+        emitter.finished("t", "tool", status, 1.0)
+    emitter.lost_worker_recovered("t", "tool")
+    emitted = set()
+    for line in out.getvalue().splitlines():
+        (directive,) = json.loads(line)["_aws"]["CloudWatchMetrics"]
+        assert (directive["Namespace"], directive["Dimensions"]) == (metrics.NAMESPACE, [[metrics.DIMENSION]])
+        emitted |= {metric["Name"] for metric in directive["Metrics"]}
+    assert emitted == set(metrics.TASK_METRICS)

@@ -10,8 +10,8 @@ import yaml
 from aws_cdk.assertions import Match
 
 from app import build
+from kit_contracts import metrics
 from stacks.config import CONFIG_DIR
-from stacks.constructs import observability
 from tests.infra.conftest import make_app
 
 ALARMS = {
@@ -55,9 +55,9 @@ def test_task_failure_rate_is_a_ratio_of_the_engines_metrics(synthesized) -> Non
     expression = next(m for m in props["Metrics"] if "Expression" in m)
     assert expression["Expression"] == "100 * failed / (failed + completed)"
     used = {m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}
-    assert used == {observability.TASKS_FAILED, observability.TASKS_COMPLETED}
+    assert used == {metrics.TASKS_FAILED, metrics.TASKS_COMPLETED}
     namespaces = {m["MetricStat"]["Metric"]["Namespace"] for m in props["Metrics"] if "MetricStat" in m}
-    assert namespaces == {observability.TASK_NAMESPACE}
+    assert namespaces == {metrics.NAMESPACE}
 
 
 def test_dashboard_covers_runtimes_tasks_and_handoff(synthesized) -> None:
@@ -69,7 +69,7 @@ def test_dashboard_covers_runtimes_tasks_and_handoff(synthesized) -> None:
     body = json.dumps(dashboard["DashboardBody"])
     for metric in ("Invocations", "SessionCount", "Latency", "SystemErrors", "UserErrors", "Throttles"):
         assert metric in body, metric
-    for metric in observability.TASK_METRICS:
+    for metric in metrics.TASK_METRICS:
         assert metric in body, metric
     for metric in ("ExecutionsStarted", "ExecutionsFailed", "ApproximateNumberOfMessagesVisible"):
         assert metric in body, metric
@@ -92,5 +92,5 @@ def test_the_mcp_server_emits_metrics_under_the_dimension_the_alarms_read(synthe
     runtime = synthesized.template_json("dev", "runtimes")["Resources"]["McpServerRuntime59F17E8D"]
     assert runtime["Properties"]["EnvironmentVariables"]["KIT_ENVIRONMENT"] == "dev"
     (props,) = [p for n, p in alarms(synthesized, "dev").items() if n.startswith("ObservabilityLostWorkerRecoveries")]
-    assert props["Dimensions"] == [{"Name": observability.TASK_DIMENSION, "Value": "dev"}]
-    assert props["Namespace"] == observability.TASK_NAMESPACE
+    assert props["Dimensions"] == [{"Name": metrics.DIMENSION, "Value": "dev"}]
+    assert props["Namespace"] == metrics.NAMESPACE

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.config import CONTEXT_HEADERS, load_environment
+from kit_contracts.context import CONTEXT_HEADERS
+from stacks.config import load_environment
 
 AGENT = "AgentRuntime23CE8C05"
 MCP = "McpServerRuntime59F17E8D"
@@ -97,7 +98,9 @@ def test_container_environment_carries_ids_and_endpoints(synthesized) -> None:
     assert mcp_env["MCP_SESSION_IDLE_TIMEOUT_SECONDS"] == "3600"
     agent_env = runtime_props(synthesized, "dev", AGENT)["EnvironmentVariables"]
     assert agent_env["MODEL_ID"] == load_environment("dev").model_ids[0]
-    assert agent_env["MCP_RUNTIME_ARN"] == {"Fn::GetAtt": [MCP, "AgentRuntimeArn"]}
+    # The agent reaches the MCP runtime by its invocation URL alone; nothing in the image reads
+    # the ARN, so the stack no longer sets it.
+    assert "MCP_RUNTIME_ARN" not in agent_env
     assert MCP in str(agent_env["MCP_RUNTIME_URL"]) and "/invocations?qualifier=DEFAULT" in str(
         agent_env["MCP_RUNTIME_URL"]
     )

@@ -14,9 +14,16 @@ from handoff.steps import STEPS
 from moto import mock_aws
 from test_workflow import ACTOR, SESSION, detail
 
+from kit_contracts.handoff import REQUEST_MODELS
+from kit_contracts.memory_events import message_text
+
 
 def test_every_kind_the_rule_matches_has_a_step() -> None:
     assert set(contract.KINDS) == set(STEPS)
+
+
+def test_each_step_validates_with_the_shared_request_model() -> None:
+    assert {kind: step.request_model for kind, step in STEPS.items()} == REQUEST_MODELS
 
 
 @pytest.mark.parametrize(
@@ -33,6 +40,13 @@ def test_every_kind_the_rule_matches_has_a_step() -> None:
 def test_validation_names_the_field_and_the_value(change: dict[str, Any], field: str) -> None:
     with pytest.raises(ValidationFailed, match=field):
         validate.validate({**detail(), **change})
+
+
+def test_validation_shows_the_value_it_refused() -> None:
+    request = {"application_name": "ok-name", "region": "moon-1", "cost_center": "CC-1"}
+    with pytest.raises(ValidationFailed) as raised:
+        validate.validate({**detail(), "request": request})
+    assert all(part in str(raised.value) for part in ("region", "'moon-1'", "should match pattern")), raised.value
 
 
 def test_unknown_kind_lists_the_known_ones() -> None:
@@ -132,4 +146,5 @@ def test_recorded_event_reads_back_as_a_session_message(aws) -> None:
     assert set(message) == {"message", "message_id", "redact_message", "created_at", "updated_at"}
     assert message["message"]["role"] == "user"
     assert message["message"]["content"][0]["text"].startswith("[handoff sandbox_account ")
+    assert message_text(conversational["content"]["text"]) == message["message"]["content"][0]["text"]
     assert event["metadata"]["handoff_outcome"] == {"stringValue": "completed"}

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from handoff.contract import HandoffDetail, ValidationFailed
 from handoff.observability import logger, metrics, tracer
 from handoff.steps import step_for
+from kit_contracts.errors import problems
 
 
 def validate(event: dict[str, Any]) -> dict[str, Any]:
@@ -27,11 +28,9 @@ def validate(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe(exc: Exception) -> str:
+    # With the values: the refusal is recorded for the requester, whose request they are.
     if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(detail)'}: {e['msg']} (got {e.get('input')!r})"
-            for e in exc.errors()
-        )
+        return problems(exc, whole="(detail)", show_input=True)
     return str(exc)
 
 

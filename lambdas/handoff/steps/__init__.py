@@ -1,9 +1,9 @@
 """Irreversible steps the workflow can run, one per handoff `kind`.
 
-A step is the extension point: add a module with a request model, `execute` and
-`compensate`, and register it below. `execute` runs once per idempotency key (Powertools
-idempotency in the execute handler); `compensate` must be safe to run after a partial
-`execute` and safe to repeat.
+A step is the extension point: add its request model to kit_contracts.handoff.REQUEST_MODELS
+(the rule matches exactly those kinds), add a module with `execute` and `compensate`, and
+register it below. `execute` runs once per idempotency key (Powertools idempotency in the
+execute handler); `compensate` must be safe to run after a partial `execute` and safe to repeat.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The request is recorded in a ledger (an SSM parameter per request, which an account
 vending pipeline reads) and tagged with its cost center for billing. Both calls are
-real AWS APIs; compensation removes the ledger entry.
+real AWS APIs; compensation removes the ledger entry. The request model is the shared one
+(kit_contracts.handoff), so the MCP tool refuses what this step would.
 """
 
 from __future__ import annotations
@@ -12,26 +13,13 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.settings import settings
-
-REGION_PATTERN = r"^[a-z]{2}(-gov)?-[a-z]+-[0-9]$"
-
-
-class SandboxAccountRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    application_name: str = Field(
-        pattern=r"^[a-z][a-z0-9-]{2,39}$",
-        description="lower-case letters, digits and '-', 3..40 characters, starting with a letter",
-    )
-    region: str = Field(pattern=REGION_PATTERN, description="AWS region like 'eu-west-1'")
-    cost_center: str = Field(pattern=r"^[A-Z0-9][A-Z0-9-]{1,19}$", description="like 'CC-1234'")
+from kit_contracts.handoff import KIND_SANDBOX_ACCOUNT, SandboxAccountRequest
 
 
 class SandboxAccountStep:
-    kind = "sandbox_account"
+    kind = KIND_SANDBOX_ACCOUNT
     request_model = SandboxAccountRequest
 
     def describe(self, request: SandboxAccountRequest) -> str:

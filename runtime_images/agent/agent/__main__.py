@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from agent.settings import Settings, SettingsError
+from agent.settings import SettingsError, load_settings
 
 
 def main() -> int:
     try:
-        settings = Settings.from_env()
+        settings = load_settings()
     except SettingsError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

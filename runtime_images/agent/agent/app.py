@@ -13,7 +13,7 @@ from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
 
 from agent import events
 from agent.runner import InvocationError, parse_invocation, run
-from agent.settings import Settings, SettingsError
+from agent.settings import SettingsError, load_settings
 
 app = BedrockAgentCoreApp()
 
@@ -30,7 +30,7 @@ def request_headers(context: RequestContext) -> dict[str, str]:
 async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[dict[str, Any]]:
     try:
         invocation = parse_invocation(payload)
-        settings = Settings.from_env()
+        settings = load_settings()
     except (InvocationError, SettingsError) as exc:
         yield events.error(str(exc))
         return

@@ -22,13 +22,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from agent.settings import Settings
+from kit_contracts.context import ACTOR_ID_MAX, ACTOR_ID_PATTERN
 
 USER_ID_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-User-Id"
 AUTHORIZATION_HEADER = "Authorization"
 
-# AgentCore Memory's actorId rule, so an accepted actor is accepted by CreateEvent.
-ACTOR_ID_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-_/]*(?::[a-zA-Z0-9\-_/]+)*[a-zA-Z0-9\-_/]*")
-ACTOR_ID_RULE = "1..255 characters of [a-zA-Z0-9-_/:] starting with a letter or digit"
+ACTOR_ID_RE = re.compile(ACTOR_ID_PATTERN)
+ACTOR_ID_RULE = f"1..{ACTOR_ID_MAX} characters of [a-zA-Z0-9-_/:] starting with a letter or digit"
 
 
 class IdentityError(ValueError):
@@ -63,7 +63,7 @@ def jwt_claims(token: str) -> dict[str, Any]:
 
 
 def checked_actor(value: object, source: str) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= 255 or not ACTOR_ID_RE.fullmatch(value):
+    if not isinstance(value, str) or not 1 <= len(value) <= ACTOR_ID_MAX or not ACTOR_ID_RE.fullmatch(value):
         raise IdentityError(f"{source}={str(value)[:80]!r}: expected an actor id of {ACTOR_ID_RULE}")
     return value
 

@@ -1,19 +1,17 @@
-"""JSON log lines carrying the runtime session id and the actor of the invocation they belong to.
+"""JSON log lines (kit_contracts.jsonlog) carrying the runtime session id and the actor of the
+invocation they belong to.
 
-The runtime ships stdout to CloudWatch Logs; one JSON object per line can be queried by
-field. The session comes from the invocation (or, before the agent has checked it, from
-the AgentCore SDK's request context); the actor once the identity is resolved. Prompts,
+The session comes from the invocation (or, before the agent has checked it, from the
+AgentCore SDK's request context); the actor once the identity is resolved. Prompts,
 answers, tool arguments and tokens are never logged by this package.
 """
 
 from __future__ import annotations
 
 import contextvars
-import json
-import logging
-import sys
-from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from kit_contracts import jsonlog
 
 _actor: contextvars.ContextVar[str | None] = contextvars.ContextVar("log_actor", default=None)
 _session: contextvars.ContextVar[str | None] = contextvars.ContextVar("log_session", default=None)
@@ -39,41 +37,15 @@ def _sdk_context() -> tuple[str | None, str | None]:
         return None, None
 
 
-class JsonFormatter(logging.Formatter):
-    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        sdk_session, request_id = _sdk_context()
-        line: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        session = _session.get() or sdk_session
-        if session:
-            line["session"] = session
-        if _actor.get():
-            line["actor"] = _actor.get()
-        if request_id:
-            line["request_id"] = request_id
-        for key, value in vars(record).items():
-            if key not in self._STANDARD and not key.startswith("_"):
-                line[key] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str)
+def log_context() -> dict[str, Any]:
+    sdk_session, request_id = _sdk_context()
+    return {
+        "session": _session.get() or sdk_session or None,
+        "actor": _actor.get() or None,
+        "request_id": request_id or None,
+    }
 
 
 def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None:
     """One JSON handler on the root logger; the SDK's and uvicorn's loggers propagate to it."""
-    handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
-    root.addHandler(handler)
-    root.setLevel(level)
-    for name in _OWN_HANDLERS:
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
+    jsonlog.configure_logging(level, stream=stream, context=log_context, own_handlers=_OWN_HANDLERS)

@@ -6,8 +6,8 @@
 - IAM: each HTTP request is SigV4-signed (service `bedrock-agentcore`) with the runtime's own
   credentials by botocore's signer, inside an httpx2 auth hook (the body is part of the signature).
 - JWT: the caller's bearer token is forwarded; the MCP runtime's authorizer checks it again.
-- The caller context (actor, results session, memory id) travels in the allowlisted
-  X-Amzn-Bedrock-AgentCore-Runtime-Custom-* headers the MCP server reads.
+- The caller context (actor, results session, memory id) travels in the allowlisted custom
+  headers the MCP server reads (kit_contracts.context).
 - A question a tool asks while the model waits for it (elicitation) is declined: the user cannot
   answer in the middle of a model turn. Work that needs the user's decision is started with
   start_<tool>; its question then shows in check_task_status and is answered with answer_task,
@@ -41,13 +41,11 @@ from strands.tools.mcp import MCPClient
 from strands.tools.mcp.mcp_tasks import TasksConfig
 from strands.types.tools import ToolResult
 
+from kit_contracts.context import ACTOR_ID_HEADER, MEMORY_ID_HEADER, SESSION_ID_HEADER
+
 logger = logging.getLogger(__name__)
 
 SIGNING_SERVICE = "bedrock-agentcore"
-CUSTOM_HEADER_PREFIX = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-"
-ACTOR_ID_HEADER = CUSTOM_HEADER_PREFIX + "Actor-Id"
-SESSION_ID_HEADER = CUSTOM_HEADER_PREFIX + "Session-Id"
-MEMORY_ID_HEADER = CUSTOM_HEADER_PREFIX + "Memory-Id"
 MCP_SESSION_HEADER = "mcp-session-id"
 # The MCP server's `_meta` key for idempotent task creation.
 REQUEST_KEY_META = "requestKey"

@@ -25,6 +25,7 @@ from typing import Any
 from strands.session.session_manager import SessionManager
 
 from agent.settings import Settings
+from kit_contracts.memory_events import META_TASK_ID, META_TASK_STATUS, META_TOOL, message_text
 
 # Pages of ListEvents read at most; results beyond are older than the context shows anyway.
 _MAX_PAGES = 5
@@ -54,21 +55,16 @@ def session_manager(settings: Settings, actor_id: str, session_id: str) -> Sessi
     return FileSessionManager(session_id=session_id, storage_dir=str(actor_dir))
 
 
-def _message_text(raw: str) -> str:
-    """The text of an event written in the SessionMessage shape, or the raw text."""
-    try:
-        message = json.loads(raw)["message"]
-        return "".join(block.get("text", "") for block in message["content"])
-    except (ValueError, KeyError, TypeError):
-        return raw
-
-
 def _note(raw_text: str, metadata: dict[str, Any], at: datetime) -> TaskResultNote:
     def meta(key: str) -> str | None:
         value = metadata.get(key)
         return value.get("stringValue") if isinstance(value, dict) else value
 
-    return TaskResultNote(meta("task_id"), meta("tool"), meta("task_status"), at, _message_text(raw_text))
+    # Events in another shape still reach the model, as their raw text.
+    text = message_text(raw_text)
+    return TaskResultNote(
+        meta(META_TASK_ID), meta(META_TOOL), meta(META_TASK_STATUS), at, raw_text if text is None else text
+    )
 
 
 def _from_agentcore(settings: Settings, actor_id: str) -> list[TaskResultNote]:

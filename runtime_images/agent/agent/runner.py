@@ -16,11 +16,11 @@ from agent.identity import IdentityError, resolve_actor
 from agent.logs import set_log_context
 from agent.mcp_connection import ReconnectingMCPClient, build_mcp_client, context_headers
 from agent.memory import recent_results, results_context, session_manager
-from agent.settings import SESSION_ID_RE, Settings
+from agent.settings import SESSION_ID_RULE, Settings, is_session_id
+from kit_contracts.context import RUNTIME_SESSION_ID_HEADER
 
 logger = logging.getLogger(__name__)
 
-RUNTIME_SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 AGENT_ID = "kit_agent"
 
 SYSTEM_PROMPT = """You are an assistant that runs long jobs for the user through MCP tools.
@@ -78,11 +78,11 @@ def bedrock_model(settings: Settings) -> Model:
 
 def _session_id(session_id: str | None) -> str:
     if not session_id:
-        raise InvocationError(f"header {RUNTIME_SESSION_HEADER} is missing: expected the conversation's session id")
-    if not SESSION_ID_RE.fullmatch(session_id):
+        raise InvocationError(f"header {RUNTIME_SESSION_ID_HEADER} is missing: expected the conversation's session id")
+    if not is_session_id(session_id):
         raise InvocationError(
-            f"header {RUNTIME_SESSION_HEADER}={session_id[:60]!r}: expected 1..100 characters of"
-            " [a-zA-Z0-9-_] starting with a letter or digit (it keys AgentCore Memory), e.g. a uuid4"
+            f"header {RUNTIME_SESSION_ID_HEADER}={session_id[:60]!r}: expected {SESSION_ID_RULE}"
+            " (it keys AgentCore Memory), e.g. a uuid4"
         )
     return session_id
 

@@ -32,12 +32,23 @@ LOCAL_DIR = Path("/tmp/mcp_server")  # noqa: S108 - the image's only writable pa
 class Settings(EnvSettings):
     host: str = Field("0.0.0.0", validation_alias="MCP_HOST", description="interface to listen on")  # noqa: S104
     port: int = Field(c.DEFAULT_PORT, ge=0, le=65535, validation_alias="MCP_PORT", description="port to listen on")
-    store: StoreKind = Field("sqlite", validation_alias=c.ENV_TASK_STORE, description="task store: sqlite or dynamodb")
+    store: StoreKind = Field(
+        "sqlite",
+        validation_alias=c.ENV_TASK_STORE,
+        json_schema_extra={"deployed": True},
+        description="task store: sqlite or dynamodb",
+    )
     table_name: str | None = Field(
-        None, validation_alias=c.ENV_TASK_TABLE_NAME, description="DynamoDB task table (TASK_STORE=dynamodb)"
+        None,
+        validation_alias=c.ENV_TASK_TABLE_NAME,
+        json_schema_extra={"deployed": True},
+        description="DynamoDB task table (TASK_STORE=dynamodb)",
     )
     region: str | None = Field(
-        None, validation_alias=c.ENV_AWS_REGION, description="AWS region of the table and memory"
+        None,
+        validation_alias=c.ENV_AWS_REGION,
+        json_schema_extra={"deployed": True},
+        description="AWS region of the table and memory",
     )
     sqlite_path: Path = Field(
         LOCAL_DIR / "tasks.sqlite3", validation_alias="TASK_SQLITE_PATH", description="SQLite task store file"
@@ -53,7 +64,10 @@ class Settings(EnvSettings):
         description="SQLite results sink file (default: results.sqlite3 next to the task store)",
     )
     memory_id: str | None = Field(
-        None, validation_alias=c.ENV_MEMORY_ID, description="AgentCore Memory that receives task results"
+        None,
+        validation_alias=c.ENV_MEMORY_ID,
+        json_schema_extra={"deployed": True},
+        description="AgentCore Memory that receives task results",
     )
     heartbeat_seconds: float = Field(
         5.0, ge=0.05, le=600, validation_alias="TASK_HEARTBEAT_SECONDS", description="in-request heartbeat interval"
@@ -78,6 +92,7 @@ class Settings(EnvSettings):
         ge=60,
         le=28_800,
         validation_alias=c.ENV_SESSION_IDLE_TIMEOUT,
+        json_schema_extra={"deployed": True},
         description="idle timeout of a stateful MCP session (the runtime's)",
     )
     dataset_root: Path = Field(
@@ -88,14 +103,17 @@ class Settings(EnvSettings):
         None,
         pattern=r"^[/.\-_A-Za-z0-9:]{1,1600}$",
         validation_alias=c.ENV_HANDOFF_BUS_NAME,
-        json_schema_extra={"expected": "an EventBridge bus name or ARN"},
+        json_schema_extra={"expected": "an EventBridge bus name or ARN", "deployed": True},
         description="EventBridge bus of handoff requests (unset: the local outbox)",
     )
     environment: str = Field(
         "local",
         pattern=r"^[a-zA-Z0-9][a-zA-Z0-9_-]{0,63}$",
         validation_alias=c.ENV_KIT_ENVIRONMENT,
-        json_schema_extra={"expected": "1..64 characters of [a-zA-Z0-9_-] starting with a letter or digit"},
+        json_schema_extra={
+            "expected": "1..64 characters of [a-zA-Z0-9_-] starting with a letter or digit",
+            "deployed": True,
+        },
         description="the environment's name: the metrics' dimension and a log field",
     )
     allowed_hosts: tuple[str, ...] = Field(

@@ -1,0 +1,101 @@
+"""The Strands agent runtime (runtime_images/agent): memory, the configured models, and the MCP
+runtime as its only tool server."""
+
+from __future__ import annotations
+
+from aws_cdk import Aws, Stack
+from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from stacks.config import INFERENCE_PROFILE_PREFIXES, IamAuth, JwtAuth, RuntimeSettings
+from stacks.constructs.mcp_server_runtime import McpServerRuntime
+from stacks.constructs.memory import AgentMemory
+from stacks.constructs.runtime import KitRuntime, RuntimeOptions, invoke_url
+from stacks.nag import acknowledge
+
+MAX_IN_CALL_TASK_WAIT_SECONDS = 55 * 60
+
+
+def model_arns(model_ids: list[str]) -> list[str]:
+    """ARNs bedrock:InvokeModel* needs for each configured id.
+
+    An inference profile routes to the same foundation model in several regions,
+    so its profile ARN and the model's ARN in any region are both required.
+    """
+    arns: list[str] = []
+    for model_id in model_ids:
+        prefix = next((p for p in INFERENCE_PROFILE_PREFIXES if model_id.startswith(p)), None)
+        if prefix is None:
+            arns.append(f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}::foundation-model/{model_id}")
+            continue
+        arns.append(f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}:{Aws.ACCOUNT_ID}:inference-profile/{model_id}")
+        arns.append(f"arn:{Aws.PARTITION}:bedrock:*::foundation-model/{model_id.removeprefix(prefix)}")
+    return arns
+
+
+class AgentRuntime(KitRuntime):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: RuntimeSettings,
+        auth: IamAuth | JwtAuth,
+        model_ids: list[str],
+        memory: AgentMemory,
+        mcp_server: McpServerRuntime,
+        options: RuntimeOptions,
+    ) -> None:
+        mcp_arn = mcp_server.runtime.agent_runtime_arn
+        super().__init__(
+            scope,
+            construct_id,
+            image="agent",
+            settings=settings,
+            description="Strands agent that starts long work and finds its results later",
+            protocol=agentcore.ProtocolType.HTTP,
+            # With JWT inbound auth the agent forwards the caller's token to the MCP server.
+            request_headers=["Authorization"] if isinstance(auth, JwtAuth) else (),
+            environment={
+                "AWS_REGION": Aws.REGION,
+                "MEMORY_ID": memory.memory.memory_id,
+                "MODEL_ID": model_ids[0],
+                "MCP_RUNTIME_URL": invoke_url(Aws.REGION, mcp_arn),
+                "MCP_AUTH": auth.mode,
+                # A tool call that waits on a task must end inside the 60-minute streaming
+                # limit; longer work is started with start_* and found later in memory.
+                "MCP_TASK_POLL_TIMEOUT_SECONDS": str(
+                    min(MAX_IN_CALL_TASK_WAIT_SECONDS, mcp_server.max_lifetime_seconds)
+                ),
+            },
+            options=options,
+        )
+        policy = self.runtime.role.node.find_child("DefaultPolicy")
+        if not isinstance(auth, JwtAuth):
+            mcp_server.runtime.grant_invoke_runtime(self.runtime)
+            stack = Stack.of(self)
+            mcp_resource = mcp_server.runtime.node.find_child("Resource")
+            mcp_logical_id = stack.resolve(stack.get_logical_id(mcp_resource))
+            acknowledge(
+                policy,
+                f"AwsSolutions-IAM5[Resource::<{mcp_logical_id}.AgentRuntimeArn>/*]",
+                "InvokeAgentRuntime on the MCP runtime and its endpoints only (ARN/*).",
+            )
+        memory.grant_read_events(self.runtime)
+        memory.grant_write_events(self.runtime)
+        self.runtime.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="InvokeConfiguredModels",
+                actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                resources=model_arns(model_ids),
+            )
+        )
+        for arn in model_arns(model_ids):
+            if ":bedrock:*::" in arn:
+                acknowledge(
+                    policy,
+                    "AwsSolutions-IAM5[Resource::" + arn.replace(Aws.PARTITION, "<AWS::Partition>") + "]",
+                    "A cross-region inference profile may route to this one model in any "
+                    "region of its geography; the model id is fixed.",
+                )

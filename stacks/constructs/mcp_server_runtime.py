@@ -1,0 +1,57 @@
+"""The MCP server runtime (runtime_images/mcp_server): durable tasks in the task table, results
+in memory, handoff requests on the bus."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Aws
+from aws_cdk import aws_bedrockagentcore as agentcore
+from aws_cdk import aws_events as events
+from constructs import Construct
+
+from stacks.config import McpServerSettings
+from stacks.constructs.memory import AgentMemory
+from stacks.constructs.runtime import KitRuntime, RuntimeOptions
+from stacks.constructs.task_table import TaskTable
+
+
+class McpServerRuntime(KitRuntime):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: McpServerSettings,
+        request_headers: Sequence[str],
+        env_name: str,
+        memory: AgentMemory,
+        task_table: TaskTable,
+        handoff_bus: events.IEventBus,
+        options: RuntimeOptions,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            image="mcp_server",
+            settings=settings,
+            description="MCP server running long tool calls as durable tasks",
+            protocol=agentcore.ProtocolType.MCP,
+            request_headers=request_headers,
+            environment={
+                "AWS_REGION": Aws.REGION,
+                "MEMORY_ID": memory.memory.memory_id,
+                "TASK_STORE": "dynamodb",
+                "TASK_TABLE_NAME": task_table.table.table_name,
+                "MCP_SESSION_IDLE_TIMEOUT_SECONDS": str(settings.idle_timeout_seconds),
+                "HANDOFF_BUS_NAME": handoff_bus.event_bus_name,
+                # The dimension of the task engine's embedded metrics (see Observability).
+                "KIT_ENVIRONMENT": env_name,
+            },
+            options=options,
+        )
+        # How long a task may run here; the agent bounds its in-call waits by it.
+        self.max_lifetime_seconds = settings.max_lifetime_seconds
+        memory.grant_write_events(self.runtime)
+        task_table.grant_task_access(self.runtime)
+        handoff_bus.grant_put_events_to(self.runtime)

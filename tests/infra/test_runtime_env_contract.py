@@ -1,0 +1,112 @@
+"""The step from CDK into each deployable: its synthesized environment fed to that deployable's own loader.
+
+Fails on a variable the stack sets that the code does not read, on a variable the code needs
+in a deployment that the stack does not set, and on a value the loader rejects.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import ROOT, Synthesized
+
+# CloudFormation tokens stand for values known at deploy time: each is replaced by a value of
+# the shape the deployable will get, so the loader checks everything else as it will then.
+DEPLOY_TIME_VALUES = {
+    "AWS_REGION": "eu-west-1",
+    "MEMORY_ID": "kitMemory-AbCdE12345",
+    "TASK_TABLE_NAME": "kit-tasks",
+    "HANDOFF_BUS_NAME": "kit-handoff-bus",
+    "IDEMPOTENCY_TABLE": "kit-idempotency",
+    "MCP_RUNTIME_URL": "https://bedrock-agentcore.eu-west-1.amazonaws.com/runtimes/arn%3A.../invocations?qualifier=DEFAULT",
+}
+# Read by the Powertools layer itself, not by the handlers' settings.
+LIBRARY_VARIABLES = ("POWERTOOLS_",)
+
+
+def settings_class(package_dir: str, module: str) -> Any:
+    path = str(ROOT / package_dir)
+    if path not in sys.path:
+        sys.path.append(path)
+    return importlib.import_module(module).Settings
+
+
+def concrete(environment: dict[str, Any]) -> dict[str, str]:
+    values = {}
+    for name, value in environment.items():
+        if isinstance(value, str):
+            values[name] = value
+        else:
+            assert name in DEPLOY_TIME_VALUES, f"{name} is a deploy-time value: add a sample of its shape above"
+            values[name] = DEPLOY_TIME_VALUES[name]
+    return values
+
+
+def check(settings: Any, environment: dict[str, Any], where: str) -> None:
+    env = concrete(environment)
+    read = settings.variables()
+    unread = sorted(n for n in env if n not in read and not n.startswith(LIBRARY_VARIABLES))
+    assert unread == [], f"{where} sets {unread}, which its code does not read"
+    missing = sorted(settings.required_when_deployed() - set(env))
+    assert missing == [], f"{where} does not set {missing}, which its code needs when deployed"
+    settings.load(env)  # raises SettingsError naming the variable, the value and the rule
+
+
+def runtimes(synthesized: Synthesized, env: str) -> dict[str, dict[str, Any]]:
+    template = synthesized.template_json(env, "runtimes")
+    found = {}
+    for logical_id, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::BedrockAgentCore::Runtime":
+            found[logical_id] = resource["Properties"].get("EnvironmentVariables", {})
+    return found
+
+
+@pytest.mark.parametrize(
+    ("prefix", "package_dir", "module"),
+    [
+        ("McpServer", "runtime_images/mcp_server", "mcp_server.settings"),
+        ("Agent", "runtime_images/agent", "agent.settings"),
+    ],
+)
+def test_each_runtime_environment_is_exactly_what_its_image_reads(
+    synthesized: Synthesized, env_names: list[str], prefix: str, package_dir: str, module: str
+) -> None:
+    settings = settings_class(package_dir, module)
+    for env in env_names:
+        matching = {k: v for k, v in runtimes(synthesized, env).items() if k.startswith(prefix)}
+        assert len(matching) == 1, f"{env}: expected one {prefix} runtime, found {sorted(matching)}"
+        check(settings, next(iter(matching.values())), f"{env}/{prefix}")
+
+
+def test_each_handoff_lambda_environment_is_exactly_what_the_handlers_read(
+    synthesized: Synthesized, env_names: list[str]
+) -> None:
+    settings = settings_class("lambdas", "handoff.settings")
+    for env in env_names:
+        functions = synthesized.template(env, "handoff").find_resources("AWS::Lambda::Function")
+        handlers = {k: f for k, f in functions.items() if "handoff." in str(f["Properties"].get("Handler", ""))}
+        assert handlers, f"{env}: no handoff Lambdas found"
+        for logical_id, function in handlers.items():
+            check(settings, function["Properties"]["Environment"]["Variables"], f"{env}/{logical_id}")
+
+
+def test_the_check_fails_on_a_variable_nobody_reads_and_on_a_missing_one() -> None:
+    settings = settings_class("runtime_images/mcp_server", "mcp_server.settings")
+    deployed = {
+        "AWS_REGION": "eu-west-1",
+        "MEMORY_ID": "kitMemory-AbCdE12345",
+        "TASK_STORE": "dynamodb",
+        "TASK_TABLE_NAME": "t",
+        "MCP_SESSION_IDLE_TIMEOUT_SECONDS": "900",
+        "HANDOFF_BUS_NAME": "b",
+        "KIT_ENVIRONMENT": "dev",
+    }
+    check(settings, deployed, "sample")
+    with pytest.raises(AssertionError, match="MCP_RUNTIME_ARN"):
+        check(settings, {**deployed, "MCP_RUNTIME_ARN": "arn"}, "sample")
+    with pytest.raises(AssertionError, match="TASK_TABLE_NAME"):
+        check(settings, {k: v for k, v in deployed.items() if k != "TASK_TABLE_NAME"}, "sample")
