@@ -35,13 +35,15 @@ def test_every_valid_actor_id_is_accepted(actor: str) -> None:
     assert caller.actor_id == actor and caller.memory_id == "mem-AbCdE12345"
 
 
-def test_memory_id_header_overrides_configuration_and_is_checked() -> None:
+def test_the_memory_is_the_environments_and_a_header_naming_another_is_refused() -> None:
+    # Was: the header overrode the configured memory, so a caller chose where results were written.
     base = {c.ACTOR_ID_HEADER: "alice", c.SESSION_ID_HEADER: "s1"}
-    assert caller_from_headers({**base, c.MEMORY_ID_HEADER: "other-ZyXwV98765"}, "mem-AbCdE12345").memory_id == (
-        "other-ZyXwV98765"
+    assert caller_from_headers(base, "mem-AbCdE12345").memory_id == "mem-AbCdE12345"
+    assert caller_from_headers({**base, c.MEMORY_ID_HEADER: "mem-AbCdE12345"}, "mem-AbCdE12345").memory_id == (
+        "mem-AbCdE12345"
     )
-    with pytest.raises(CallerContextError, match="malformed header X-Amzn-Bedrock-AgentCore-Runtime-Custom-Memory-Id"):
-        caller_from_headers({**base, c.MEMORY_ID_HEADER: "short"}, None)
+    with pytest.raises(CallerContextError, match="refused header X-Amzn-Bedrock-AgentCore-Runtime-Custom-Memory-Id"):
+        caller_from_headers({**base, c.MEMORY_ID_HEADER: "other-ZyXwV98765"}, "mem-AbCdE12345")
 
 
 def test_shared_contracts_import_only_the_standard_library_and_pydantic() -> None:

@@ -152,3 +152,52 @@ def test_random_arguments_and_headers_never_break_the_server(
             assert {t.name for t in (await c.list_tools()).tools} >= set(TOOLS)
 
     anyio.run(exercise)
+
+
+def open_session(server: ServerProcess, headers: dict[str, str]) -> str:
+    opened = post(server, INIT, **headers)
+    session = opened.headers["mcp-session-id"]
+    sent = {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-11-25"}
+    post(server, {"jsonrpc": "2.0", "method": "notifications/initialized"}, **headers, **sent)
+    return session
+
+
+def test_a_resumed_stream_replays_only_its_own_sessions_events(server: ServerProcess) -> None:
+    alice = {**CONTEXT}
+    mallory = {**CONTEXT, "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": "mallory"}
+    session_a = open_session(server, alice)
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "check_task_status"}}
+    call["params"]["arguments"] = {"task_id": "alice-secret-task"}
+    answered = post(server, call, **alice, **{"Mcp-Session-Id": session_a, "MCP-Protocol-Version": "2025-11-25"})
+    event_ids = [line[3:].strip() for line in answered.text.splitlines() if line.startswith("id:")]
+    assert event_ids and "alice-secret-task" in answered.text
+    # Unguessable: not a counter a neighbour can enumerate.
+    assert all(len(e) >= 20 and not e.isdigit() for e in event_ids)
+    session_b = open_session(server, mallory)
+    replay_headers = {
+        **mallory,
+        "Accept": "text/event-stream",
+        "Mcp-Session-Id": session_b,
+        "MCP-Protocol-Version": "2025-11-25",
+        "Last-Event-ID": event_ids[0],
+    }
+    received = []
+    try:
+        with httpx2.stream("GET", server.mcp_url, headers=replay_headers, timeout=httpx2.Timeout(5, read=1)) as stream:
+            for line in stream.iter_lines():
+                received.append(line)
+    except httpx2.ReadTimeout:
+        pass  # the stream stays open with nothing to send: nothing was replayed
+    assert not any("alice-secret-task" in line for line in received), received
+    # The owner's own session still resumes its stream.
+    own = {**replay_headers, **alice, "Mcp-Session-Id": session_a}
+    replayed = []
+    try:
+        with httpx2.stream("GET", server.mcp_url, headers=own, timeout=httpx2.Timeout(5, read=1)) as stream:
+            for line in stream.iter_lines():
+                replayed.append(line)
+                if "alice-secret-task" in line:
+                    break
+    except httpx2.ReadTimeout:
+        pass
+    assert any("alice-secret-task" in line for line in replayed), replayed

@@ -111,6 +111,7 @@ def start_server(tmp: Path, env: dict[str, str] | None = None, python: str | Non
         "TASK_LEASE_SECONDS": "1.5",
         "TASK_POLL_INTERVAL_MS": "100",
         "TASK_PROGRESS_WRITE_SECONDS": "0",
+        "MEMORY_ID": MEMORY_ID,
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
@@ -136,6 +137,7 @@ def start_server(tmp: Path, env: dict[str, str] | None = None, python: str | Non
     raise RuntimeError(f"server did not answer /ping within 60 s:\n{server.log()}")
 
 
+MEMORY_ID = "taskMemory-AbCdE12345"
 CONTEXT = {
     "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": "alice",
     "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Session-Id": "session-1",
@@ -276,6 +278,7 @@ def test_settings(tmp: Path, **overrides: Any) -> Any:
         "TASK_LEASE_SECONDS": "1.5",
         "TASK_POLL_INTERVAL_MS": "50",
         "TASK_PROGRESS_WRITE_SECONDS": "0",
+        "MEMORY_ID": MEMORY_ID,
         **{k: str(v) for k, v in overrides.items()},
     }
     return load_settings(env)

@@ -16,14 +16,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from mcp_server import constants as c
+from mcp_server.caller import Identity
 from mcp_server.engine.catalog import ToolCatalog
 from mcp_server.engine.lifecycle import TaskEngine
-from mcp_server.event_store import MemoryEventStore
+from mcp_server.event_store import SessionEventStore, per_session
 from mcp_server.handoff.emitter import make_emitter
 from mcp_server.in_request import run_in_request
 from mcp_server.live import LiveTasks
 from mcp_server.protocol.dispatch import TasksExtension, TasksMiddleware
 from mcp_server.protocol.plain_tools import start_tool, task_tools
+from mcp_server.protocol.wire import Callers
 from mcp_server.request_logging import RequestLogMiddleware
 from mcp_server.results_sink import AgentCoreMemorySink, NullSink, ResultSink, SqliteSink
 from mcp_server.sessions import SessionLog, transport_security
@@ -78,6 +80,7 @@ class Assembled:
 def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: TaskStore | None = None) -> Assembled:
     catalog = ToolCatalog(example_tools(settings) if specs is None else specs)
     engine = TaskEngine(store or make_store(settings), make_sink(settings), settings, catalog)
+    callers = Callers(Identity(settings.identity, settings.results_memory_id, settings.actor_id_claim))
     live = LiveTasks()  # progress and status of durable tasks, pushed to the 2025-era session that made them
     engine.outcomes.listeners.append(live)
     tasks = engine.tasks
@@ -98,7 +101,7 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
         tools=tools,
         extensions=[TasksExtension(tasks)],
         # Outermost first: the caller's fields are on every log line the task layer writes.
-        middleware=[RequestLogMiddleware(), TasksMiddleware(tasks, live)],
+        middleware=[RequestLogMiddleware(callers), TasksMiddleware(tasks, live)],
         log_level=settings.log_level,
     )
 
@@ -114,11 +117,13 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
         session_idle_timeout=settings.session_idle_timeout_seconds,
         host=settings.host,
         transport_security=transport_security(settings),
-        # SSE resumability (SEP-1699): a client whose stream drops resumes it with Last-Event-ID.
-        event_store=MemoryEventStore(),
+        # SSE resumability (SEP-1699): a client whose stream drops resumes it with Last-Event-ID;
+        # each session replays only its own events (event_store.per_session).
+        event_store=SessionEventStore(),
         retry_interval=1000,
     )
-    app.add_middleware(SessionLog)
+    per_session(server.session_manager)
+    app.add_middleware(SessionLog, callers=callers)
     mcp_lifespan = app.router.lifespan_context
 
     @asynccontextmanager

@@ -12,19 +12,29 @@ from typing import Any
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-from mcp_server.caller import CallerContextError, caller_from_headers
+from mcp_server.caller import CallerContextError
 from mcp_server.logs import log_context
+from mcp_server.protocol.wire import Callers
 
 logger = logging.getLogger(__name__)
+# Methods that need no caller: a refusal there is not worth a warning.
+QUIET_METHODS = frozenset({"initialize", "notifications/initialized", "ping", "tools/list", "server/discover"})
 
 
 class RequestLogMiddleware:
+    def __init__(self, callers: Callers) -> None:
+        self.callers = callers
+
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
-        try:
-            caller = caller_from_headers(getattr(ctx.request, "headers", None), None)
+        # Resolved once per request; the doors read it (wire.current_caller). This also holds a new
+        # 2025-era session to the actor of its first request (initialize).
+        caller = self.callers.resolve(ctx)
+        actor = session = None
+        if isinstance(caller, CallerContextError):
+            if ctx.method not in QUIET_METHODS:  # the doors refuse the request, naming the header
+                logger.warning("caller refused: %s", caller)
+        else:
             actor, session = caller.actor_id, caller.session_id
-        except CallerContextError:
-            actor = session = None  # the tools report it; a log line just goes without
         with log_context(actor=actor, session=session):
             result = await call_next(ctx)
             if ctx.method == "initialize":

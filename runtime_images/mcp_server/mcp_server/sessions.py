@@ -13,6 +13,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mcp_server import constants as c
+from mcp_server.protocol.wire import Callers
 from mcp_server.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -43,10 +44,15 @@ def transport_security(settings: Settings) -> TransportSecuritySettings:
 
 
 class SessionLog:
-    """ASGI middleware: logs session opening, client close, and requests for unknown or expired sessions."""
+    """ASGI middleware: logs session opening, client close, and requests for unknown or expired sessions.
 
-    def __init__(self, app: ASGIApp) -> None:
+    It also tells `callers` who opened each session (the opening request's identity): the only
+    place that sees both the caller's headers and the session id the SDK just minted.
+    """
+
+    def __init__(self, app: ASGIApp, callers: Callers) -> None:
         self.app = app
+        self.callers = callers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("path") != c.MCP_PATH:
@@ -63,10 +69,13 @@ class SessionLog:
                     k.decode("latin-1").lower(): v.decode("latin-1") for k, v in message.get("headers", [])
                 }.get("mcp-session-id")
                 if asked is None and answered is not None and status < 400:
+                    self.callers.opened(answered, headers)
                     logger.info("mcp session %s opened", answered, extra={"mcp_session": answered})
                 elif asked is not None and status == 404:
+                    self.callers.closed(asked)
                     logger.info("mcp session %s unknown or expired (404): the client must re-initialize", asked[:64])
                 elif asked is not None and method == "DELETE" and status < 300:
+                    self.callers.closed(asked)
                     logger.info("mcp session %s closed by the client", asked[:64])
             await send(message)
 

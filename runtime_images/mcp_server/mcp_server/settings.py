@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from kit_contracts.settings import EnvSettings, SettingsError
 from mcp_server import constants as c
+from mcp_server.store.quotas import Quota
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
@@ -121,6 +122,32 @@ class Settings(EnvSettings):
         validation_alias=c.ENV_ALLOWED_HOSTS,
         description="extra Host header values the MCP endpoint accepts, comma-separated (loopback always)",
     )
+    caller_identity: Literal["jwt", "runtime-user-id", "local"] | None = Field(
+        None,
+        validation_alias="CALLER_IDENTITY",
+        description="where the actor comes from: jwt, runtime-user-id, or local (loopback only; the default locally)",
+        json_schema_extra={"deployed": True},
+    )
+    actor_id_claim: str = Field(
+        "sub",
+        pattern=r"^[A-Za-z0-9_:.\-/]{1,128}$",
+        validation_alias="ACTOR_ID_CLAIM",
+        description="with CALLER_IDENTITY=jwt: the claim holding the actor id",
+        json_schema_extra={"expected": "a JWT claim name like 'sub'"},
+    )
+    quota_running_tasks: int = Field(
+        20, ge=1, le=1000, validation_alias="QUOTA_RUNNING_TASKS", description="running tasks per actor"
+    )
+    quota_tasks_per_minute: int = Field(
+        30, ge=1, le=10_000, validation_alias="QUOTA_TASKS_PER_MINUTE", description="tasks an actor may start a minute"
+    )
+    quota_result_bytes_per_day: int = Field(
+        104_857_600,
+        ge=1024,
+        le=10_737_418_240,
+        validation_alias="QUOTA_RESULT_BYTES_PER_DAY",
+        description="bytes of task results an actor may store per UTC day",
+    )
     task_list_page_size: int = Field(
         50, ge=1, le=1000, validation_alias="TASK_LIST_PAGE_SIZE", description="tasks per tasks/list page"
     )
@@ -145,12 +172,32 @@ class Settings(EnvSettings):
     def _consistent(self) -> Settings:
         if self.store == "dynamodb" and self.table_name is None:
             raise ValueError(f"{c.ENV_TASK_TABLE_NAME} is required when {c.ENV_TASK_STORE}=dynamodb")
+        if self.store == "dynamodb" and self.caller_identity in (None, "local"):
+            raise ValueError(
+                f"CALLER_IDENTITY={self.caller_identity or ''}: expected jwt or runtime-user-id with "
+                f"{c.ENV_TASK_STORE}=dynamodb (local trusts a header anyone can send)"
+            )
         if self.default_ttl_seconds > self.max_ttl_seconds:
             raise ValueError(
                 f"TASK_DEFAULT_TTL_SECONDS={self.default_ttl_seconds}: expected at most "
                 f"TASK_MAX_TTL_SECONDS={self.max_ttl_seconds}"
             )
         return self
+
+    @property
+    def quota(self) -> Quota:
+        return Quota(self.quota_running_tasks, self.quota_tasks_per_minute, self.quota_result_bytes_per_day)
+
+    @property
+    def identity(self) -> str:
+        return self.caller_identity or "local"
+
+    @property
+    def results_memory_id(self) -> str | None:
+        """The memory results are written to: the environment's; locally the SQLite sink's own."""
+        if self.memory_id is None and self.result_sink == "sqlite":
+            return "local"
+        return self.memory_id
 
     @property
     def result_sink(self) -> SinkKind:

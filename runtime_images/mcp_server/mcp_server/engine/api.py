@@ -83,7 +83,8 @@ class TaskService:
     ) -> TaskRecord:
         """Store the task, then start it; returns only once the task is durable.
 
-        Raises pydantic.ValidationError (nothing stored) when the arguments do not fit the tool.
+        Raises pydantic.ValidationError (nothing stored) when the arguments do not fit the tool, and
+        store.quotas.QuotaExceeded (nothing stored) when the caller is over a quota.
         """
         spec = self.catalog.spec(tool_name)
         self.catalog.validate(tool_name, arguments)
@@ -100,7 +101,10 @@ class TaskService:
             resumable=spec.resumable,
             request_key=request_key,
         )
-        record, created = await blocking(self.store.create, new, time.time(), self.settings.lease_seconds)
+        # QuotaExceeded (nothing stored) when the caller is over a per-actor quota.
+        record, created = await blocking(
+            self.store.create, new, time.time(), self.settings.lease_seconds, self.settings.quota
+        )
         if created:
             with log_context(task_id=record.task_id, actor=record.owner, session=record.session_id, tool=tool_name):
                 logger.info("task created", extra={"ttl_seconds": record.ttl_seconds})

@@ -17,12 +17,15 @@ from typing import Any, Protocol
 
 import anyio
 
+from mcp_server import constants as c
 from mcp_server.engine.blocking import blocking
+from mcp_server.engine.views import QUOTA_EXCEEDED
 from mcp_server.logs import log_context
 from mcp_server.metrics import TaskMetrics
 from mcp_server.results_sink import ResultSink, question_event, result_event
 from mcp_server.settings import Settings
 from mcp_server.store.base import LeaseLost, TaskRecord, TaskStore
+from mcp_server.store.quotas import QuotaExceeded, result_size
 
 logger = logging.getLogger(__name__)
 PUBLISH_ATTEMPTS = 3
@@ -63,17 +66,32 @@ class Outcomes:
         """End a task `worker_id` holds; None if it no longer holds it (cancelled or taken over meanwhile)."""
         now = time.time()
         try:
-            record = await blocking(
-                self.store.finish,
-                task_id,
-                worker_id,
-                status,
-                now,
-                result=result,
-                error=error,
-                message=message,
-                publish_after=now + self.settings.lease_seconds,
-            )
+            try:
+                record = await blocking(
+                    self.store.finish,
+                    task_id,
+                    worker_id,
+                    status,
+                    now,
+                    result=result,
+                    error=error,
+                    message=message,
+                    publish_after=now + self.settings.lease_seconds,
+                    quota=self.settings.quota,
+                )
+            except QuotaExceeded as exc:
+                # The result is not kept: the task fails, saying which quota and when it frees.
+                reason = f"the result ({result_size(result)} bytes) was not kept: {exc}"
+                record = await blocking(
+                    self.store.finish,
+                    task_id,
+                    worker_id,
+                    c.STATUS_FAILED,
+                    now,
+                    error={"code": QUOTA_EXCEEDED, "message": reason, "data": exc.data()},
+                    message=reason,
+                    publish_after=now + self.settings.lease_seconds,
+                )
         except LeaseLost:
             return None  # whoever ended it published it
         self.ended(record)

@@ -12,6 +12,8 @@ from mcp_server.store.base import TaskRecord
 TOOL_FAILED = -32000
 WORKER_LOST = -32001
 DEADLINE_EXCEEDED = -32002
+# Over a per-actor quota (store.quotas): the error's data names the limit, the count and when to retry.
+QUOTA_EXCEEDED = -32029
 
 
 @dataclass(frozen=True)

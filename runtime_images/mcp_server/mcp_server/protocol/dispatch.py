@@ -20,11 +20,12 @@ from pydantic import BaseModel, Field, ValidationError
 from mcp_server import constants as c
 from mcp_server.caller import Caller, CallerContextError
 from mcp_server.engine.api import TaskNotFound, TaskService
+from mcp_server.engine.views import QUOTA_EXCEEDED
 from mcp_server.live import LiveTasks
 from mcp_server.protocol import tasks_2025, tasks_2026
 from mcp_server.protocol.wire import (
     REQUEST_KEY_META,
-    caller_of,
+    current_caller,
     declares_tasks_extension,
     error_result,
     is_modern,
@@ -32,6 +33,7 @@ from mcp_server.protocol.wire import (
     validation_message,
 )
 from mcp_server.store.base import TaskRecord
+from mcp_server.store.quotas import QuotaExceeded
 
 P = TypeVar("P", bound=BaseModel)
 Ctx = ServerRequestContext[Any, Any]
@@ -88,7 +90,7 @@ class TasksMiddleware:
                 return None
             ttl_seconds = tasks_2025.requested_ttl_seconds(params.get("task"))
         try:
-            caller = caller_of(ctx, self.tasks.settings)
+            caller = current_caller()
         except CallerContextError as exc:
             return error_result(f"{spec.name} needs the caller's context: {exc}", modern)
         meta = params.get("_meta") or {}
@@ -101,6 +103,8 @@ class TasksMiddleware:
             )
         except ValidationError as exc:
             return error_result(validation_message(spec.name, exc), modern)
+        except QuotaExceeded as exc:
+            raise MCPError(code=QUOTA_EXCEEDED, message=str(exc), data=exc.data()) from None
         poll_ms = self.tasks.settings.poll_interval_ms
         if modern:
             return tasks_2026.created(record, poll_ms)
@@ -142,7 +146,7 @@ class TasksExtension(Extension):
 
         async def handle(ctx: Ctx, params: P) -> dict[str, Any]:
             try:
-                caller = caller_of(ctx, self.tasks.settings)
+                caller = current_caller()
                 return await method(ctx, caller, params)
             except (CallerContextError, TaskNotFound) as exc:
                 raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None

@@ -19,8 +19,9 @@ from mcp_server import constants as c
 from mcp_server.caller import Caller, CallerContextError
 from mcp_server.engine import views
 from mcp_server.engine.api import AnswerRejected, TaskNotFound, TaskService
-from mcp_server.protocol.wire import caller_of, iso, validation_message
+from mcp_server.protocol.wire import current_caller, iso, validation_message
 from mcp_server.store.base import TaskRecord
+from mcp_server.store.quotas import QuotaExceeded
 from mcp_server.tooling import ToolSpec
 
 TaskId = Annotated[str, Field(min_length=1, max_length=256, description="The task id returned by a start_* tool")]
@@ -67,7 +68,7 @@ def _status(record: TaskRecord, tasks: TaskService) -> TaskStatus:
 
 def _caller(ctx: Context[Any, Any], tasks: TaskService) -> Caller:
     try:
-        return caller_of(ctx.request_context, tasks.settings)
+        return current_caller()
     except CallerContextError as exc:
         raise ToolError(str(exc)) from None
 
@@ -93,6 +94,8 @@ def start_tool(spec: ToolSpec, tasks: TaskService) -> Tool:
             record = await tasks.create(caller, spec.name, arguments, request_key=request_key)
         except ValidationError as exc:
             raise ToolError(validation_message(spec.name, exc)) from None
+        except QuotaExceeded as exc:
+            raise ToolError(str(exc)) from None
         return _status(record, tasks)
 
     base = tasks.catalog.mcp_tool(spec.name)

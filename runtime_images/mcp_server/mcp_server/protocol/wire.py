@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Mapping
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +15,8 @@ from pydantic import ValidationError
 
 from kit_contracts.errors import problems
 from mcp_server import constants as c
-from mcp_server.caller import Caller, caller_from_headers
+from mcp_server.caller import Caller, CallerContextError, Identity
 from mcp_server.engine import views
-from mcp_server.settings import Settings
 from mcp_server.store.base import TaskRecord
 
 RELATED_TASK_META = "io.modelcontextprotocol/related-task"
@@ -62,9 +64,70 @@ def can_elicit(caps: ClientCapabilities | None) -> bool:
     return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
-def caller_of(ctx: ServerRequestContext[Any, Any], settings: Settings) -> Caller:
-    """The caller of this request; raises CallerContextError naming the header that is missing or bad."""
-    return caller_from_headers(getattr(ctx.request, "headers", None), settings.memory_id)
+# The caller of the request being served (or why there is none), set once per request by Callers.
+_request_caller: ContextVar[Caller | CallerContextError | None] = ContextVar("request_caller", default=None)
+
+
+class Callers:
+    """Resolves the caller of each request once (caller.Identity), and holds each stateful MCP session to one actor.
+
+    A 2025-era session belongs to the actor of its first request: a request on it from anyone else
+    is refused, so a session id that leaks does not carry its tasks or its open questions along.
+    """
+
+    def __init__(self, identity: Identity, max_sessions: int = 100_000) -> None:
+        self.identity = identity
+        # Mcp-Session-Id -> the actor who opened it; oldest dropped beyond max_sessions (the SDK
+        # expires idle sessions long before: a dropped entry is re-bound by its next request).
+        self._owners: OrderedDict[str, str] = OrderedDict()
+        self._max = max_sessions
+
+    def opened(self, session_id: str, headers: Mapping[str, str]) -> None:
+        """A session was just opened by a request with these headers: it belongs to that request's actor."""
+        try:
+            self._bind(session_id, self.identity.caller(headers).actor_id)
+        except CallerContextError:
+            pass  # nobody to hold it to yet: its first request with a caller binds it
+
+    def closed(self, session_id: str) -> None:
+        self._owners.pop(session_id, None)
+
+    def _bind(self, session_id: str, actor: str) -> str:
+        owner = self._owners.setdefault(session_id, actor)
+        while len(self._owners) > self._max:
+            self._owners.popitem(last=False)
+        return owner
+
+    def resolve(self, ctx: ServerRequestContext[Any, Any]) -> Caller | CallerContextError:
+        """Resolve this request's caller for `current_caller` (the server middleware calls this first)."""
+        try:
+            found: Caller | CallerContextError = self._of(ctx)
+        except CallerContextError as exc:
+            found = exc
+        _request_caller.set(found)
+        return found
+
+    def _of(self, ctx: ServerRequestContext[Any, Any]) -> Caller:
+        headers = getattr(ctx.request, "headers", None)
+        caller = self.identity.caller(headers)
+        session_id = (headers or {}).get("mcp-session-id")
+        if is_modern(ctx) or not session_id:
+            return caller  # 2026-07-28 has no sessions: each request stands alone
+        if self._bind(session_id, caller.actor_id) != caller.actor_id:
+            raise CallerContextError(
+                "refused: this MCP session was opened by another caller; open a session of your own (initialize)"
+            )
+        return caller
+
+
+def current_caller() -> Caller:
+    """The authenticated caller of the request being served; CallerContextError naming what is missing."""
+    found = _request_caller.get()
+    if isinstance(found, CallerContextError):
+        raise found
+    if found is None:
+        raise CallerContextError("no caller was resolved for this request")
+    return found
 
 
 def validation_message(tool: str, exc: ValidationError) -> str:

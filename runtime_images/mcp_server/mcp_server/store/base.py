@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_server import constants as c
+from mcp_server.store.quotas import Quota
 
 Progress = tuple[float, float | None, str | None]
 
@@ -86,11 +87,14 @@ class TaskStore(abc.ABC):
     """Blocking API; the engine calls it from a worker thread."""
 
     @abc.abstractmethod
-    def create(self, new: NewTask, now: float, lease_seconds: float) -> tuple[TaskRecord, bool]:
+    def create(
+        self, new: NewTask, now: float, lease_seconds: float, quota: Quota | None = None
+    ) -> tuple[TaskRecord, bool]:
         """Persist a working task leased to `new.worker_id`; return (task, created).
 
         With a request key, a retry returns the task first created under that key
-        (created=False) instead of creating another.
+        (created=False) instead of creating another. With a quota, QuotaExceeded (nothing
+        written) when the owner has too many running tasks or created too many this minute.
         """
 
     @abc.abstractmethod
@@ -144,8 +148,12 @@ class TaskStore(abc.ABC):
         error: dict[str, Any] | None = None,
         message: str | None = None,
         publish_after: float,
+        quota: Quota | None = None,
     ) -> TaskRecord:
         """Move a working task this worker owns to a terminal status; raise LeaseLost otherwise.
+
+        With a quota and a result, the result's bytes count against the owner's day; over it,
+        QuotaExceeded and nothing is written (the worker then ends the task failed, without it).
 
         The result event is then due: if it is not marked published by `publish_after`
         (the finishing process died first), `unpublished` offers it to any server.

@@ -12,11 +12,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import boto3
-from botocore.exceptions import ClientError
-
 from mcp_server import constants as c
+from mcp_server.store import dynamodb_quotas as quotas
 from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore, require_terminal
+from mcp_server.store.dynamodb_access import OWNER_INDEX
 from mcp_server.store.dynamodb_items import (
     LEASE_STATE_PUBLISHING,
     deserializer,
@@ -25,64 +24,51 @@ from mcp_server.store.dynamodb_items import (
     progress_update,
     to_av,
 )
-
-OWNER_INDEX = "by_owner"
-LEASE_INDEX = "by_lease"
-
-
-def _conditional_failed(error: ClientError) -> bool:
-    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+from mcp_server.store.dynamodb_recovery import RecoveryQueries
+from mcp_server.store.quotas import Quota, result_size
 
 
-class DynamoDbTaskStore(TaskStore):
-    def __init__(self, table_name: str, region: str | None = None, client: Any = None) -> None:
-        self._table = table_name
-        self._ddb = client or boto3.client("dynamodb", region_name=region)
+class DynamoDbTaskStore(RecoveryQueries, TaskStore):
+    """The task store on DynamoDB: transitions here, recovery queries in dynamodb_recovery.py."""
 
-    def _get_item(self, key: str) -> dict[str, Any] | None:
-        response = self._ddb.get_item(TableName=self._table, Key=to_av({"task_id": key}), ConsistentRead=True)
-        return response.get("Item")
-
-    def create(self, new: NewTask, now: float, lease_seconds: float) -> tuple[TaskRecord, bool]:
-        expires = int(now + new.ttl_seconds)
+    def create(
+        self, new: NewTask, now: float, lease_seconds: float, quota: Quota | None = None
+    ) -> tuple[TaskRecord, bool]:
+        item = new_item(new, now, lease_seconds)
         put_task = {
-            "TableName": self._table,
-            "Item": new_item(new, now, lease_seconds),
-            "ConditionExpression": "attribute_not_exists(task_id)",
+            "Put": {"TableName": self._table, "Item": item, "ConditionExpression": "attribute_not_exists(task_id)"}
         }
-        if new.request_key is None:
-            self._ddb.put_item(**put_task)
-            return from_item(put_task["Item"]), True
+        counters = quotas.on_create(self._table, new.owner, now, quota)
         request_item_key = f"req#{new.owner}#{new.request_key}"
-        try:
-            # Both records or neither: a retry can never find a key without its task.
-            self._ddb.transact_write_items(
-                TransactItems=[
-                    {"Put": put_task},
-                    {
-                        "Put": {
-                            "TableName": self._table,
-                            "Item": to_av({"task_id": request_item_key, "target": new.task_id, "expires_at": expires}),
-                            "ConditionExpression": "attribute_not_exists(task_id) OR expires_at < :now",
-                            "ExpressionAttributeValues": to_av({":now": int(now)}),
-                        }
-                    },
-                ]
-            )
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
+        keyed = []
+        if new.request_key is not None:
+            expires = int(now + new.ttl_seconds)
+            keyed = [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": to_av({"task_id": request_item_key, "target": new.task_id, "expires_at": expires}),
+                        "ConditionExpression": "attribute_not_exists(task_id) OR expires_at < :now",
+                        "ExpressionAttributeValues": to_av({":now": int(now)}),
+                    }
+                }
+            ]
+        # The task, its request key and its quota counters: all written, or none.
+        codes = self._transact([put_task, *keyed, *counters])
+        if not codes:
+            return from_item(item), True
+        if keyed and codes[1] == "ConditionalCheckFailed":
             existing = self._get_item(request_item_key)
-            if existing is None:
-                raise
-            task = self._get_item(deserializer.deserialize(existing["target"]))
-            if task is None:
-                raise
-            return from_item(task), False
-        return from_item(put_task["Item"]), True
+            task = self._get_item(deserializer.deserialize(existing["target"])) if existing else None
+            if task is not None:
+                return from_item(task), False
+        for update, code in zip(counters, codes[1 + len(keyed) :], strict=True):
+            if code == "ConditionalCheckFailed" and quota is not None:
+                raise quotas.exceeded(self._ddb, self._table, update, new.owner, now, quota)
+        raise RuntimeError(f"creating task {new.task_id} was refused: {codes}")
 
     def get(self, task_id: str, owner: str, now: float) -> TaskRecord | None:
-        if task_id.startswith("req#"):
+        if "#" in task_id:  # request-key and quota items, never tasks
             return None
         item = self._get_item(task_id)
         if item is None:
@@ -105,14 +91,6 @@ class DynamoDbTaskStore(TaskStore):
         )
         records = [from_item(i) for i in response.get("Items", [])]
         return [r for r in records if r.expires_at >= now]
-
-    def _update(self, task_id: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return self._ddb.update_item(TableName=self._table, Key=to_av({"task_id": task_id}), **kwargs)
-        except ClientError as error:
-            if _conditional_failed(error):
-                raise LeaseLost from None
-            raise
 
     def heartbeat(
         self,
@@ -152,8 +130,13 @@ class DynamoDbTaskStore(TaskStore):
         error: dict[str, Any] | None = None,
         message: str | None = None,
         publish_after: float,
+        quota: Quota | None = None,
     ) -> TaskRecord:
         require_terminal(status)
+        held = self._get_item(task_id)
+        if held is None or from_item(held).lease_owner != worker_id:
+            raise LeaseLost
+        owner = from_item(held).owner
         sets = [
             "#s = :status",
             "updated_at = :now",
@@ -181,15 +164,24 @@ class DynamoDbTaskStore(TaskStore):
         if message is not None:
             sets.append("status_message = :m")
             values[":m"] = message
-        response = self._update(
+        end = self._update_request(
             task_id,
             UpdateExpression="SET " + ", ".join(sets) + " REMOVE lease_owner ADD completions :one",
             ConditionExpression="#s = :working AND lease_owner = :me",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=to_av(values),
-            ReturnValues="ALL_NEW",
         )
-        return from_item(response["Attributes"])
+        counters = [quotas.on_end(self._table, owner)]
+        if quota is not None and result is not None:
+            counters.append(quotas.on_result(self._table, owner, now, result_size(result), quota))
+        codes = self._transact([end, *counters])
+        if codes and codes[0] == "ConditionalCheckFailed":
+            raise LeaseLost
+        if codes and quota is not None and codes[-1] == "ConditionalCheckFailed":
+            raise quotas.exceeded(self._ddb, self._table, counters[-1], owner, now, quota)
+        if codes:
+            raise RuntimeError(f"finishing task {task_id} was refused: {codes}")
+        return self._record(task_id)
 
     def request_input(self, task_id: str, worker_id: str, now: float, requests: dict[str, Any]) -> TaskRecord:
         response = self._update(
@@ -222,7 +214,7 @@ class DynamoDbTaskStore(TaskStore):
         return from_item(response["Attributes"])
 
     def provide_input(self, task_id: str, owner: str, now: float, responses: dict[str, Any]) -> TaskRecord | None:
-        if task_id.startswith("req#") or not responses:
+        if "#" in task_id or not responses:
             return None
         names = {"#s": "status", "#o": "owner"}
         values: dict[str, Any] = {":now": now, ":now_int": int(now), ":owner": owner, ":working": c.STATUS_WORKING}
@@ -248,97 +240,29 @@ class DynamoDbTaskStore(TaskStore):
         return from_item(response["Attributes"])
 
     def cancel(self, task_id: str, owner: str, now: float, message: str, *, publish_after: float) -> TaskRecord | None:
-        if task_id.startswith("req#"):
+        if "#" in task_id:  # request-key and quota items, never tasks
             return None
-        try:
-            response = self._update(
-                task_id,
-                UpdateExpression="SET #s = :cancelled, status_message = :m, updated_at = :now,"
-                " expires_at = :now_int + ttl_seconds, lease_state = :publishing, lease_expires_at = :due"
-                " REMOVE lease_owner ADD completions :one",
-                ConditionExpression="#o = :owner AND #s = :working AND expires_at >= :now_int",
-                ExpressionAttributeNames={"#s": "status", "#o": "owner"},
-                ExpressionAttributeValues=to_av(
-                    {
-                        ":cancelled": c.STATUS_CANCELLED,
-                        ":m": message,
-                        ":now": now,
-                        ":now_int": int(now),
-                        ":owner": owner,
-                        ":working": c.STATUS_WORKING,
-                        ":one": 1,
-                        ":publishing": LEASE_STATE_PUBLISHING,
-                        ":due": publish_after,
-                    }
-                ),
-                ReturnValues="ALL_NEW",
-            )
-        except LeaseLost:
-            return self.get(task_id, owner, now)
-        return from_item(response["Attributes"])
-
-    def expired_leases(self, now: float, limit: int = 25) -> list[TaskRecord]:
-        response = self._ddb.query(
-            TableName=self._table,
-            IndexName=LEASE_INDEX,
-            KeyConditionExpression="lease_state = :running AND lease_expires_at < :now",
-            ExpressionAttributeValues=to_av({":running": c.LEASE_STATE_RUNNING, ":now": now}),
-            Limit=limit,
+        end = self._update_request(
+            task_id,
+            UpdateExpression="SET #s = :cancelled, status_message = :m, updated_at = :now,"
+            " expires_at = :now_int + ttl_seconds, lease_state = :publishing, lease_expires_at = :due"
+            " REMOVE lease_owner ADD completions :one",
+            ConditionExpression="#o = :owner AND #s = :working AND expires_at >= :now_int",
+            ExpressionAttributeNames={"#s": "status", "#o": "owner"},
+            ExpressionAttributeValues=to_av(
+                {
+                    ":cancelled": c.STATUS_CANCELLED,
+                    ":m": message,
+                    ":now": now,
+                    ":now_int": int(now),
+                    ":owner": owner,
+                    ":working": c.STATUS_WORKING,
+                    ":one": 1,
+                    ":publishing": LEASE_STATE_PUBLISHING,
+                    ":due": publish_after,
+                }
+            ),
         )
-        records = [from_item(i) for i in response.get("Items", [])]
-        return [r for r in records if r.status == c.STATUS_WORKING]
-
-    def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
-        try:
-            self._update(
-                task_id,
-                # The lost worker's open question goes with it: a re-run asks again if it must.
-                UpdateExpression=(
-                    "SET lease_owner = :new, lease_expires_at = :lease, updated_at = :now ADD attempts :one"
-                    " REMOVE input_requests, input_responses"
-                ),
-                ConditionExpression="#s = :working AND lease_owner = :stale AND lease_expires_at < :now",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=to_av(
-                    {
-                        ":new": new_worker,
-                        ":lease": now + lease_seconds,
-                        ":now": now,
-                        ":one": 1,
-                        ":working": c.STATUS_WORKING,
-                        ":stale": stale_worker,
-                    }
-                ),
-            )
-        except LeaseLost:
-            return False
-        return True
-
-    def unpublished(self, now: float, limit: int = 25) -> list[TaskRecord]:
-        response = self._ddb.query(
-            TableName=self._table,
-            IndexName=LEASE_INDEX,
-            KeyConditionExpression="lease_state = :publishing AND lease_expires_at < :now",
-            ExpressionAttributeValues=to_av({":publishing": LEASE_STATE_PUBLISHING, ":now": now}),
-            Limit=limit,
-        )
-        return [from_item(i) for i in response.get("Items", [])]
-
-    def claim_publish(self, task_id: str, now: float, until: float) -> bool:
-        try:
-            self._update(
-                task_id,
-                UpdateExpression="SET lease_expires_at = :until",
-                ConditionExpression="lease_state = :publishing AND lease_expires_at < :now",
-                ExpressionAttributeValues=to_av({":until": until, ":now": now, ":publishing": LEASE_STATE_PUBLISHING}),
-            )
-        except LeaseLost:
-            return False
-        return True
-
-    def mark_published(self, task_id: str) -> None:
-        self._update(task_id, UpdateExpression="REMOVE lease_state, lease_expires_at")
-
-    def purge_expired(self, now: float) -> int:
-        # The table's TTL attribute deletes expired items; reads already hide them.
-        return 0
+        if self._transact([end, quotas.on_end(self._table, owner)]):
+            return self.get(task_id, owner, now)  # not the owner's, or no longer working
+        return self._record(task_id)

@@ -10,12 +10,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from mcp_server import constants as c
 from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore, require_terminal
+from mcp_server.store.quotas import Quota, result_size
+from mcp_server.store.sqlite_quotas import SCHEMA as QUOTA_SCHEMA
+from mcp_server.store.sqlite_quotas import charge_result, check_create
 from mcp_server.store.sqlite_schema import ADDED_COLUMNS, RENEW, RENEW_WITH_PROGRESS, SCHEMA, row_to_record
 
 
@@ -31,6 +35,7 @@ class SqliteTaskStore(TaskStore):
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.executescript(SCHEMA)
+            self._conn.executescript(QUOTA_SCHEMA)
             # Files written before a column existed get it added (local stores outlive upgrades).
             present = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
             for column in ADDED_COLUMNS:
@@ -46,6 +51,18 @@ class SqliteTaskStore(TaskStore):
         self._reader.row_factory = sqlite3.Row
         self._read_lock = threading.Lock()
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction that holds the file's write lock from its first statement."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
     @property
     def reads_inline(self) -> bool:
         return True
@@ -54,52 +71,49 @@ class SqliteTaskStore(TaskStore):
         row = self._conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
         return row_to_record(row) if row else None
 
-    def create(self, new: NewTask, now: float, lease_seconds: float) -> tuple[TaskRecord, bool]:
+    def create(
+        self, new: NewTask, now: float, lease_seconds: float, quota: Quota | None = None
+    ) -> tuple[TaskRecord, bool]:
         expires = int(now + new.ttl_seconds)
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                if new.request_key is not None:
-                    row = self._conn.execute(
-                        "SELECT task_id FROM request_keys WHERE owner = ? AND request_key = ? AND expires_at >= ?",
-                        (new.owner, new.request_key, int(now)),
-                    ).fetchone()
-                    if row is not None:
-                        existing = self._fetch(row["task_id"])
-                        if existing is not None:
-                            self._conn.execute("COMMIT")
-                            return existing, False
-                    self._conn.execute(
-                        "INSERT OR REPLACE INTO request_keys VALUES (?, ?, ?, ?)",
-                        (new.owner, new.request_key, new.task_id, expires),
-                    )
+        with self._transaction():
+            if new.request_key is not None:
+                row = self._conn.execute(
+                    "SELECT task_id FROM request_keys WHERE owner = ? AND request_key = ? AND expires_at >= ?",
+                    (new.owner, new.request_key, int(now)),
+                ).fetchone()
+                if row is not None:
+                    existing = self._fetch(row["task_id"])
+                    if existing is not None:
+                        return existing, False
                 self._conn.execute(
-                    "INSERT INTO tasks (task_id, owner, session_id, memory_id, tool, arguments, status,"
-                    " created_at, updated_at, ttl_seconds, expires_at, lease_owner, lease_expires_at,"
-                    " resumable, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        new.task_id,
-                        new.owner,
-                        new.session_id,
-                        new.memory_id,
-                        new.tool,
-                        json.dumps(new.arguments),
-                        c.STATUS_WORKING,
-                        now,
-                        now,
-                        new.ttl_seconds,
-                        expires,
-                        new.worker_id,
-                        now + lease_seconds,
-                        int(new.resumable),
-                        new.request_key,
-                    ),
+                    "INSERT OR REPLACE INTO request_keys VALUES (?, ?, ?, ?)",
+                    (new.owner, new.request_key, new.task_id, expires),
                 )
-                record = self._fetch(new.task_id)
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            if quota is not None:
+                check_create(self._conn, new.owner, now, quota)
+            self._conn.execute(
+                "INSERT INTO tasks (task_id, owner, session_id, memory_id, tool, arguments, status,"
+                " created_at, updated_at, ttl_seconds, expires_at, lease_owner, lease_expires_at,"
+                " resumable, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    new.task_id,
+                    new.owner,
+                    new.session_id,
+                    new.memory_id,
+                    new.tool,
+                    json.dumps(new.arguments),
+                    c.STATUS_WORKING,
+                    now,
+                    now,
+                    new.ttl_seconds,
+                    expires,
+                    new.worker_id,
+                    now + lease_seconds,
+                    int(new.resumable),
+                    new.request_key,
+                ),
+            )
+            record = self._fetch(new.task_id)
         assert record is not None
         return record, True
 
@@ -177,9 +191,18 @@ class SqliteTaskStore(TaskStore):
         error: dict[str, Any] | None = None,
         message: str | None = None,
         publish_after: float,
+        quota: Quota | None = None,
     ) -> TaskRecord:
         require_terminal(status)
-        with self._lock:
+        with self._transaction():
+            if quota is not None and result is not None:
+                row = self._conn.execute(
+                    "SELECT owner FROM tasks WHERE task_id = ? AND status = 'working' AND lease_owner = ?",
+                    (task_id, worker_id),
+                ).fetchone()
+                if row is None:
+                    raise LeaseLost
+                charge_result(self._conn, row["owner"], now, result_size(result), quota)
             cursor = self._conn.execute(
                 "UPDATE tasks SET status = ?, result = ?, error = ?,"
                 " status_message = COALESCE(?, status_message),"
