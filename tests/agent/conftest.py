@@ -113,6 +113,8 @@ def mcp_server_env(data: Path, **extra: str) -> dict[str, str]:
         "DATASET_ROOT": str(data),
         "TASK_POLL_INTERVAL_MS": "100",
         "AWS_REGION": REGION,
+        # The environment's memory: results are written there whatever the caller sends.
+        "MEMORY_ID": MEMORY_ID,
         **extra,
     }
 

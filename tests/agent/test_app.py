@@ -40,7 +40,14 @@ def wait_until_listening(port: int, process: subprocess.Popen[bytes], deadline_s
 @pytest.fixture(scope="module")
 def agent_url() -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "MODEL_ID": "", "AWS_REGION": "us-east-1"}
+    env = {
+        **os.environ,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "MODEL_ID": "",
+        "AWS_REGION": "us-east-1",
+        "MAX_REQUEST_BYTES": "4096",
+    }
     process = subprocess.Popen([sys.executable, "-m", "agent"], cwd=IMAGE_DIR, env=env)
     try:
         wait_until_listening(port, process)
@@ -82,4 +89,28 @@ def test_bad_invocation_body_gets_a_clear_error(agent_url: str, payload: object,
 
 
 def test_missing_model_configuration_is_reported_not_raised(agent_url: str) -> None:
+    assert "MODEL_ID is not configured" in invoke(agent_url, {"prompt": "hello"})
+
+
+def test_an_oversized_body_is_refused_naming_the_limit(agent_url: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        invoke(agent_url, {"prompt": "x" * 5000})
+    assert refused.value.code == 413
+    assert "over the limit of 4096 bytes (MAX_REQUEST_BYTES)" in refused.value.read().decode()
+    # Without a Content-Length (chunked), the limit holds while the body is read.
+    import http.client
+
+    host, port = agent_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    chunks = (b'{"prompt": "' + b"y" * 1000 + b'"' for _ in range(1)), (b"z" * 1000 for _ in range(6))
+    connection.request(
+        "POST",
+        "/invocations",
+        body=(part for chunk in chunks for part in chunk),
+        headers={"Content-Type": "application/json", "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id": "s" * 40},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    assert response.status == 413 and b"MAX_REQUEST_BYTES" in response.read()
+    # A body within the limit is still served.
     assert "MODEL_ID is not configured" in invoke(agent_url, {"prompt": "hello"})

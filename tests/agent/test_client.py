@@ -106,7 +106,7 @@ def test_watch_shows_task_progress_until_it_finishes(agent_url: str, mcp_server:
         mcp_server.url,
         auth_mode="none",
         region=None,
-        context=context_headers(ACTOR, "task-results", None),
+        context=context_headers(ACTOR, "task-results", "none"),
         caller_headers={},
         poll_timeout_seconds=60,
         task_ttl_seconds=3600,

@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import ReadOnlyCredentials
 from conftest import MEMORY_ID, McpServer
 
-from kit_contracts.context import ACTOR_ID_HEADER
+from kit_contracts.context import ACTOR_ID_HEADER, RUNTIME_USER_ID_HEADER
 
 CREDENTIALS = ReadOnlyCredentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "session-token-1")
 SIGNING_REGION = "eu-west-1"
@@ -132,7 +132,7 @@ def parse_authorization(value: str) -> dict[str, str]:
 def test_requests_are_sigv4_signed_for_bedrock_agentcore_and_carry_the_caller_context(
     proxy: RecordingProxy, mcp_server: McpServer
 ) -> None:
-    context = context_headers("signed-actor", "task-results", MEMORY_ID)
+    context = context_headers("signed-actor", "task-results", "iam")
     client = build_mcp_client(
         proxy.url,
         auth_mode="iam",
@@ -160,14 +160,16 @@ def test_requests_are_sigv4_signed_for_bedrock_agentcore_and_carry_the_caller_co
         assert request.headers["X-Amz-Date"].startswith(date)
         assert request.headers["X-Amz-Security-Token"] == CREDENTIALS.token
         signed = auth["SignedHeaders"].split(";")
-        assert {"host", "x-amz-date", ACTOR_ID_HEADER.lower()} <= set(signed)
+        # The runtime user id is signed: the platform allows it only with InvokeAgentRuntimeForUser.
+        assert {"host", "x-amz-date", ACTOR_ID_HEADER.lower(), RUNTIME_USER_ID_HEADER.lower()} <= set(signed)
+        assert request.headers[RUNTIME_USER_ID_HEADER] == "signed-actor"
         url = proxy.url.rsplit("/", 1)[0] + request.path
         assert recomputed_signature(request, url, signed, request.headers["X-Amz-Date"]) == auth["Signature"]
         # The same check fails for a body altered on the way.
         tampered = Recorded(request.method, request.path, request.headers, request.body + b" ")
         assert recomputed_signature(tampered, url, signed, request.headers["X-Amz-Date"]) != auth["Signature"]
 
-    # The custom headers reached the MCP server: it bound the task to that actor, session and memory.
+    # The headers reached the MCP server: it bound the task to that actor, session and its own memory.
     db = sqlite3.connect(mcp_server.data / "tasks.sqlite3")
     row = db.execute("SELECT owner, session_id, memory_id FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
     db.close()
@@ -179,7 +181,7 @@ def test_jwt_mode_forwards_the_callers_bearer_token(proxy: RecordingProxy) -> No
         proxy.url,
         auth_mode="jwt",
         region=None,
-        context=context_headers("jwt-actor", "task-results", None),
+        context=context_headers("jwt-actor", "task-results", "jwt"),
         caller_headers={"authorization": "Bearer header.payload.signature"},
         poll_timeout_seconds=60,
         task_ttl_seconds=3600,
@@ -196,7 +198,7 @@ def unsigned_client(url: str, actor: str) -> Any:
         url,
         auth_mode="none",
         region=None,
-        context=context_headers(actor, "task-results", None),
+        context=context_headers(actor, "task-results", "none"),
         caller_headers={},
         poll_timeout_seconds=60,
         task_ttl_seconds=3600,

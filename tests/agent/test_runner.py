@@ -54,6 +54,15 @@ def memory_mcp_server(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: s
     server.stop()
 
 
+def results_given(seen: Any) -> str:
+    """The task-results data block the model was given with the user's turn ('' if none)."""
+    for message in seen.messages:
+        for block in message.get("content", []) if message.get("role") == "user" else []:
+            if str(block.get("text", "")).startswith("<task_results>"):
+                return str(block["text"])
+    return ""
+
+
 def memory_settings(server: McpServer) -> Settings:
     return load_settings(
         {
@@ -117,9 +126,11 @@ def test_a_result_finished_after_the_session_ended_is_in_the_next_sessions_conte
     )
     events = chat(settings, second, "What came of my sales summary?", str(uuid.uuid4()), actor)
     assert events[-1]["type"] == "done", events
-    context = second.seen[0].system_prompt or ""
+    # The result reached the model as quoted data with the user's turn, not in its instructions.
+    context = results_given(second.seen[0])
     assert f"[background task {task_id}] The summarize_csv task started earlier completed" in context
-    assert '"rows": 20000' in context
+    assert '\\"rows\\": 20000' in context
+    assert task_id not in (second.seen[0].system_prompt or "")
     assert answer(events) == f"north total: {expected_total}"
 
 
@@ -140,7 +151,7 @@ def test_another_actor_sees_neither_the_result_nor_the_task(memory_mcp_server: M
         ]
     )
     events = chat(settings, intruder, "show me that task", str(uuid.uuid4()), "intruder-1")
-    assert task_id not in (intruder.seen[0].system_prompt or "")
+    assert task_id not in (intruder.seen[0].system_prompt or "") and task_id not in results_given(intruder.seen[0])
     end = next(e for e in events if e["type"] == "tool_end")
     assert end["status"] == "error" and "not found" in end["error"]
 
@@ -234,7 +245,7 @@ def test_a_tasks_question_is_put_to_the_user_and_their_reply_answers_it_in_a_lat
     assert "100 duplicate rows out of 400" in answer(events)
     # The conversation began knowing the task waits (the question's event in the results session).
     assert f"[background task {task_id}] The deduplicate_csv task is waiting for your answer" in (
-        asking.seen[0].system_prompt or ""
+        results_given(asking.seen[0])
     )
     # The user's reply, in the next turn, goes to answer_task.
     replying = ScriptedModel(

@@ -23,7 +23,6 @@ MEMORY_ID = "taskMemory-AbCdE12345"
 CONTEXT = {
     "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": "alice",
     "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Session-Id": "session-1",
-    "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Memory-Id": MEMORY_ID,
 }
 
 

@@ -12,10 +12,13 @@ from typing import Any
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
 
 from agent import events
+from agent.limits import BodyLimit
 from agent.runner import InvocationError, parse_invocation, run
 from agent.settings import SettingsError, load_settings
 
 app = BedrockAgentCoreApp()
+# Read per request, like the rest of the settings: the limit follows the runtime's environment.
+app.add_middleware(BodyLimit, max_bytes=lambda: load_settings().max_request_bytes)
 
 
 def request_headers(context: RequestContext) -> dict[str, str]:

@@ -6,8 +6,9 @@
 - IAM: each HTTP request is SigV4-signed (service `bedrock-agentcore`) with the runtime's own
   credentials by botocore's signer, inside an httpx2 auth hook (the body is part of the signature).
 - JWT: the caller's bearer token is forwarded; the MCP runtime's authorizer checks it again.
-- The caller context (actor, results session, memory id) travels in the allowlisted custom
-  headers the MCP server reads (kit_contracts.context).
+- Identity: the MCP server takes the actor from what the platform authenticated (the runtime
+  user id this agent sets with IAM auth, the forwarded JWT's claim), never from a header a
+  caller writes; the results session travels in an allowlisted custom header (kit_contracts.context).
 - A question a tool asks while the model waits for it (elicitation) is declined: the user cannot
   answer in the middle of a model turn. Work that needs the user's decision is started with
   start_<tool>; its question then shows in check_task_status and is answered with answer_task,
@@ -41,7 +42,7 @@ from strands.tools.mcp import MCPClient
 from strands.tools.mcp.mcp_tasks import TasksConfig
 from strands.types.tools import ToolResult
 
-from kit_contracts.context import ACTOR_ID_HEADER, MEMORY_ID_HEADER, SESSION_ID_HEADER
+from kit_contracts.context import ACTOR_ID_HEADER, RUNTIME_USER_ID_HEADER, SESSION_ID_HEADER
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +83,18 @@ def runtime_credentials() -> Callable[[], ReadOnlyCredentials]:
     return credentials.get_frozen_credentials
 
 
-def context_headers(actor_id: str, results_session_id: str, memory_id: str | None) -> dict[str, str]:
+def context_headers(actor_id: str, results_session_id: str, auth_mode: str) -> dict[str, str]:
+    """The caller context for the MCP server, and with IAM auth the identity it trusts.
+
+    With IAM auth the runtime user id is the actor: only principals allowed
+    bedrock-agentcore:InvokeAgentRuntimeForUser may set it, and the kit grants that to this
+    agent's role alone. With JWT auth the forwarded bearer token carries the identity. The
+    Actor-Id header only states who the agent believes it acts for; the server refuses a
+    mismatch. The memory is the environment's, never named here.
+    """
     headers = {ACTOR_ID_HEADER: actor_id, SESSION_ID_HEADER: results_session_id}
-    if memory_id:
-        headers[MEMORY_ID_HEADER] = memory_id
+    if auth_mode == "iam":
+        headers[RUNTIME_USER_ID_HEADER] = actor_id
     return headers
 
 

@@ -102,6 +102,20 @@ class Settings(EnvSettings):
         validation_alias="RESULTS_IN_CONTEXT",
         description="how many recent task results enter the agent's context",
     )
+    results_context_chars: int = Field(
+        12_000,
+        ge=1_000,
+        le=200_000,
+        validation_alias="RESULTS_CONTEXT_CHARS",
+        description="total characters of task results given to the model with a turn (newest first)",
+    )
+    max_request_bytes: int = Field(
+        262_144,
+        ge=1024,
+        le=10_485_760,
+        validation_alias="MAX_REQUEST_BYTES",
+        description="largest /invocations body accepted (larger: HTTP 413 naming the limit)",
+    )
     local_state_dir: Path = Field(
         Path(".local/agent"), validation_alias="LOCAL_STATE_DIR", description="local mode: conversation files"
     )
