@@ -48,7 +48,7 @@ wait_ping() {  # url, name, pid
 }
 
 (cd runtime_images/mcp_server && \
-  MCP_HOST=127.0.0.1 MCP_PORT=$MCP_PORT TASK_STORE=sqlite RESULT_SINK=sqlite \
+  MCP_HOST=127.0.0.1 MCP_PORT=$MCP_PORT TASK_STORE=sqlite RESULT_SINK=sqlite CALLER_IDENTITY=local \
   TASK_SQLITE_PATH="$OLDPWD/$STATE_DIR/tasks.sqlite3" RESULT_SINK_SQLITE_PATH="$ACTOR_RESULTS" \
   DATASET_ROOT="$OLDPWD/$STATE_DIR/data" exec ../../.venv/mcp/bin/python -m mcp_server) &
 pids+=($!)
