@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from kit_contracts.context import CONTEXT_HEADERS, CUSTOM_HEADER_PREFIX
+from kit_contracts.context import AUTHORIZATION_HEADER, CONTEXT_HEADERS, CUSTOM_HEADER_PREFIX
 from kit_contracts.errors import describe
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -30,10 +30,45 @@ LOG_RETENTION_DAYS = (
     2922, 3288, 3653,
 )  # fmt: skip
 MODEL_ID = re.compile(r"^[a-z0-9-]+(\.[a-zA-Z0-9-]+)+(:[0-9]+)?$")
+# Where a cross-region (system-defined) inference profile may route a request, by its geography
+# prefix: the union of the destination Regions AWS documents for that geography (a profile of
+# one model may use fewer). Sources, read 2026-11-30: the Bedrock user guide pages "Supported
+# Regions and models for inference profiles" (inference-profiles-support), "Geographic
+# cross-Region inference" and "Cross Region support required for Bedrock Data Automation"
+# (bda-cris: us.* -> us-east-1/2, us-west-1/2; eu.* -> eu-central-1, eu-north-1, eu-south-1/2,
+# eu-west-1/3), and the region lists AWS publishes with aws-cdk-lib 2.275's
+# CrossRegionInferenceProfileRegion (aws-bedrock-alpha). The per-model tables now live on each
+# model's card; check a profile with `aws bedrock get-inference-profile` (its `models` field
+# lists every destination) and set `model_regions` where it differs. `ca.` is the one entry
+# not confirmed on an AWS page (seen only in third-party code): check it before relying on it;
+# a Region missing here fails closed (AccessDenied when the profile routes there).
+# `global.` profiles route to any commercial Region and have no entry: see model_regions.
+PROFILE_REGIONS: dict[str, tuple[str, ...]] = {
+    "us.": ("us-east-1", "us-east-2", "us-west-1", "us-west-2"),
+    "us-gov.": ("us-gov-east-1", "us-gov-west-1"),
+    "eu.": (
+        "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2",
+        "eu-west-1", "eu-west-2", "eu-west-3",
+    ),
+    "apac.": (
+        "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3", "ap-south-1",
+        "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+        "ap-southeast-5", "ap-southeast-7", "me-central-1",
+    ),
+    "jp.": ("ap-northeast-1", "ap-northeast-3"),
+    "au.": ("ap-southeast-2", "ap-southeast-4"),
+    "ca.": ("ca-central-1", "ca-west-1"),
+}  # fmt: skip
+GLOBAL_PROFILE_PREFIX = "global."
 # Inference profiles carry a geography prefix in front of the model id.
-INFERENCE_PROFILE_PREFIXES = ("us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.")
+INFERENCE_PROFILE_PREFIXES = (*PROFILE_REGIONS, GLOBAL_PROFILE_PREFIX)
 ACCOUNT = re.compile(r"^[0-9]{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$")
+# A JWT claim name the MCP server and the agent read the actor id from.
+CLAIM_NAME = r"^[A-Za-z0-9_:.\-/]{1,128}$"
+# Every other log group the kit creates is named under this prefix (see log_group_prefix):
+# the kit key lets CloudWatch Logs use it for these names and the runtimes' own groups only.
+LOG_GROUP_ROOT = "/agent-kit"
 
 
 class ConfigError(ValueError):
@@ -69,9 +104,28 @@ class RuntimeSettings(_Model):
         return self
 
 
+class AgentSettings(RuntimeSettings):
+    # The total size of finished task results the agent puts into its model context per turn.
+    results_context_chars: Annotated[int, Field(ge=1000, le=200_000)] = 12_000
+    # The largest /invocations body the agent accepts; larger requests are refused with 413.
+    max_request_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 262_144
+
+
 class McpServerSettings(RuntimeSettings):
-    # Extra headers to pass through beyond the kit's caller-context headers.
+    # Extra headers to pass through beyond the kit's caller-context headers (and, with JWT
+    # auth, Authorization, which the kit adds itself).
     extra_request_headers: list[str] = Field(default_factory=list)
+
+
+class QuotaSettings(_Model):
+    """Per-actor limits the MCP server enforces, so one caller cannot exhaust the environment."""
+
+    # Durable tasks one actor may have working or waiting for input at once.
+    running_tasks: Annotated[int, Field(ge=1, le=1000)] = 20
+    # Tasks one actor may start in any one minute.
+    tasks_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 30
+    # Bytes of task results one actor may store per day (results go to memory and the table).
+    result_bytes_per_day: Annotated[int, Field(ge=1024, le=10_737_418_240)] = 104_857_600
 
 
 class MemorySettings(_Model):
@@ -93,12 +147,21 @@ class JwtAuth(_Model):
     discovery_url: str
     allowed_clients: list[str] = Field(default_factory=list)
     allowed_audience: list[str] = Field(default_factory=list)
+    # The claim of the validated token that holds the actor id (the MCP server and the agent read it).
+    actor_id_claim: str = "sub"
 
     @field_validator("discovery_url")
     @classmethod
     def _discovery_url(cls, value: str) -> str:
         if not DISCOVERY_URL.match(value):
             raise ValueError(f"must be an https URL ending in /.well-known/openid-configuration, got {value!r}")
+        return value
+
+    @field_validator("actor_id_claim")
+    @classmethod
+    def _actor_id_claim(cls, value: str) -> str:
+        if not re.match(CLAIM_NAME, value):
+            raise ValueError(f"must be a JWT claim name of 1 to 128 letters, digits or any of _ : . - /, got {value!r}")
         return value
 
     @model_validator(mode="after")
@@ -158,14 +221,21 @@ class EnvironmentConfig(_Model):
     approval_required: bool = False
     # How long a handoff waits for a human before it is treated as rejected.
     approval_timeout_hours: Annotated[int, Field(ge=1, le=168)] = 24
+    # Whether the requesting actor may approve their own handoff (checked by `handoff.approve`).
+    approval_allow_self: bool = False
     model_ids: list[str] = Field(min_length=1)
     memory: MemorySettings
-    agent: RuntimeSettings
+    agent: AgentSettings
     mcp_server: McpServerSettings
     auth: Annotated[IamAuth | JwtAuth, Field(discriminator="mode")] = IamAuth()
     network: NetworkSettings = NetworkSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
     images: ImageSettings = ImageSettings()
+    quotas: QuotaSettings = QuotaSettings()
+    # The Regions the inference profiles in model_ids may route to; bedrock:InvokeModel on the
+    # foundation models is granted there (and in the stack's own Region) only. Unset: derived
+    # from each profile's geography prefix (PROFILE_REGIONS); a global. profile then keeps "*".
+    model_regions: list[str] | None = Field(default=None, min_length=1)
 
     @field_validator("account")
     @classmethod
@@ -199,29 +269,40 @@ class EnvironmentConfig(_Model):
                 )
         return value
 
+    @field_validator("model_regions")
+    @classmethod
+    def _model_regions(cls, value: list[str] | None) -> list[str] | None:
+        for region in value or ():
+            if not REGION.match(region):
+                raise ValueError(f"{region!r} is not an AWS region like 'us-east-1'")
+        if value is not None and len(set(value)) != len(value):
+            raise ValueError(f"lists a region twice: {value}")
+        return value
+
     @model_validator(mode="after")
     def _headers(self) -> EnvironmentConfig:
         headers = self.request_headers
+        kit_headers = len(headers) - len(self.mcp_server.extra_request_headers)
         if len(headers) > MAX_ALLOWLISTED_HEADERS:
             raise ValueError(
                 f"mcp_server.extra_request_headers: at most {MAX_ALLOWLISTED_HEADERS} headers in "
-                f"total including the kit's {len(CONTEXT_HEADERS)}, got {len(headers)}"
+                f"total including the kit's {kit_headers}, got {len(headers)}"
             )
-        seen: set[str] = set()
-        for header in headers:
+        seen = {header.lower() for header in CONTEXT_HEADERS}
+        for header in self.mcp_server.extra_request_headers:
             if header.lower() in seen:
                 raise ValueError(f"mcp_server.extra_request_headers: {header!r} is listed twice")
             seen.add(header.lower())
-            if header.lower() == "authorization":
-                if self.auth.mode != "jwt":
-                    raise ValueError(
-                        "mcp_server.extra_request_headers: 'Authorization' may be passed through "
-                        "only with auth.mode 'jwt'"
-                    )
+            if header.lower() == AUTHORIZATION_HEADER.lower():
+                raise ValueError(
+                    "mcp_server.extra_request_headers: 'Authorization' is not an extra header: "
+                    "with auth.mode 'jwt' the kit passes it through already, and with 'iam' "
+                    "there is no bearer token to pass"
+                )
             elif not header.startswith(CUSTOM_HEADER_PREFIX) or not HEADER_NAME.match(header):
                 raise ValueError(
-                    f"mcp_server.extra_request_headers: {header!r} must be 'Authorization' or "
-                    f"start with {CUSTOM_HEADER_PREFIX!r} followed by letters, digits or '-'"
+                    f"mcp_server.extra_request_headers: {header!r} must start with "
+                    f"{CUSTOM_HEADER_PREFIX!r} followed by letters, digits or '-'"
                 )
             elif header == CUSTOM_HEADER_PREFIX:
                 raise ValueError(f"mcp_server.extra_request_headers: {header!r} needs a name after the prefix")
@@ -231,7 +312,23 @@ class EnvironmentConfig(_Model):
 
     @property
     def request_headers(self) -> list[str]:
-        return [*CONTEXT_HEADERS, *self.mcp_server.extra_request_headers]
+        """The MCP runtime's header allowlist: the caller context, with JWT auth the caller's
+        token (the server reads the actor claim from it), then the configured extras."""
+        token = [AUTHORIZATION_HEADER] if isinstance(self.auth, JwtAuth) else []
+        return [*CONTEXT_HEADERS, *token, *self.mcp_server.extra_request_headers]
+
+    def model_regions_for(self, model_id: str) -> tuple[str, ...] | None:
+        """Regions a model id's requests may be served in, beyond the stack's own; None: any."""
+        if not model_id.startswith(INFERENCE_PROFILE_PREFIXES):
+            return ()  # a foundation model id: the stack's own Region only
+        if self.model_regions is not None:
+            return tuple(self.model_regions)
+        return next((regions for p, regions in PROFILE_REGIONS.items() if model_id.startswith(p)), None)
+
+    @property
+    def log_group_prefix(self) -> str:
+        """Where every log group the kit creates (other than the runtimes' own) is named."""
+        return f"{LOG_GROUP_ROOT}/{self.name}"
 
     @property
     def retain(self) -> bool:

@@ -38,6 +38,8 @@ class HandoffStack(KitStack):
             encryption_key=encryption_key,
             approval_required=config.approval_required,
             approval_timeout=Duration.hours(config.approval_timeout_hours),
+            approval_allow_self=config.approval_allow_self,
             log_retention=retention(config.log_retention_days),
+            log_group_prefix=config.log_group_prefix,
             removal_policy=self.removal_policy,
         )

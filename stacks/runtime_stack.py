@@ -41,6 +41,7 @@ class RuntimeStack(KitStack):
             log_retention=retention(config.log_retention_days),
             encryption_key=encryption_key,
             removal_policy=self.removal_policy,
+            log_group_prefix=config.log_group_prefix,
             image_build=config.images.build,
         )
         self.mcp_server = McpServerRuntime(
@@ -48,6 +49,8 @@ class RuntimeStack(KitStack):
             "McpServer",
             settings=config.mcp_server,
             request_headers=config.request_headers,
+            auth=config.auth,
+            quotas=config.quotas,
             env_name=config.name,
             memory=memory,
             task_table=task_table,
@@ -60,6 +63,7 @@ class RuntimeStack(KitStack):
             settings=config.agent,
             auth=config.auth,
             model_ids=config.model_ids,
+            model_regions={model_id: config.model_regions_for(model_id) for model_id in config.model_ids},
             memory=memory,
             mcp_server=self.mcp_server,
             options=options,

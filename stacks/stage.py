@@ -36,6 +36,8 @@ class KitStage(Stage):
             encryption_key=self.stateful.key,
             handoff_bus=self.handoff.handoff.bus,
         )
+        # In the Runtimes stack: the policy names the MCP server's role, which lives there.
+        self.handoff.handoff.admit_only(self.runtimes.mcp_server.runtime.role, self.runtimes)
         self.observability = ObservabilityStack(
             self,
             "Observability",

@@ -23,7 +23,13 @@ class StatefulStack(KitStack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, config=config, purpose="key, memory and tables", **kwargs)
         removal = self.removal_policy
-        self.key = KitKey(self, "Encryption", removal_policy=removal).key
+        self.key = KitKey(
+            self,
+            "Encryption",
+            removal_policy=removal,
+            log_group_prefix=config.log_group_prefix,
+            runtime_names=(config.agent.name, config.mcp_server.name),
+        ).key
         self.memory = AgentMemory(
             self,
             "AgentMemory",

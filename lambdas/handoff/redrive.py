@@ -3,8 +3,14 @@
     python -m handoff.redrive --queue-url <DeadLetters URL> --state-machine-arn <Workflow ARN> [--dry-run]
 
 Each message body is the original event; its `detail` becomes a new execution's input.
-Redriving is safe to repeat: the workflow claims the idempotency key first, so a request
-that already ran ends as `Duplicate`. A message is deleted only after its execution started.
+Redriving is safe to repeat: the workflow claims the (verified) idempotency key before any
+step, so a request that already ran ends as `Duplicate`. A message is deleted only after its
+execution started.
+
+It starts executions (states:StartExecution) rather than putting the events back on the bus:
+the bus denies PutEvents to every principal but the MCP server's role. Only messages with the
+handoff event's source and detail-type are started; the workflow's Validate step still checks
+each detail as it would an event's.
 """
 
 from __future__ import annotations
@@ -17,11 +23,25 @@ from typing import Any
 
 import boto3
 
+from kit_contracts.handoff import EVENT_DETAIL_TYPE, EVENT_SOURCE
+
 
 @dataclass
 class Redriven:
     started: list[str]
     skipped: list[str]
+
+
+def handoff_detail(body: str) -> dict[str, Any] | None:
+    """The detail of a dead-lettered handoff event; None for any other message."""
+    try:
+        event = json.loads(body)
+        if event["source"] != EVENT_SOURCE or event["detail-type"] != EVENT_DETAIL_TYPE:
+            return None
+        detail = event["detail"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return detail if isinstance(detail, dict) else None
 
 
 def execution_name(detail: dict[str, Any], message_id: str) -> str:
@@ -43,9 +63,8 @@ def redrive(*, queue_url: str, state_machine_arn: str, dry_run: bool = False, re
                 sqs.change_message_visibility(QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
             return result
         for message in messages:
-            try:
-                detail = json.loads(message["Body"])["detail"]
-            except (ValueError, KeyError, TypeError):
+            detail = handoff_detail(message["Body"])
+            if detail is None:
                 result.skipped.append(message["MessageId"])  # not a handoff event: leave it for a human
                 seen.append(message["ReceiptHandle"])
                 continue

@@ -27,6 +27,12 @@ class Settings(EnvSettings):
         validation_alias="LEDGER_PREFIX", description="SSM path of the environment's sandbox-requests ledger"
     )
     region: str | None = Field(None, validation_alias="AWS_REGION", description="region of every AWS call")
+    approval_allow_self: bool = Field(
+        False,
+        validation_alias="APPROVAL_ALLOW_SELF",
+        description="approval step only: whether the requesting actor may approve their own handoff "
+        "(stored with the claim; `handoff.approve` enforces it)",
+    )
 
     @field_validator("ledger_prefix")
     @classmethod

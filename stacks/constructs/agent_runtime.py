@@ -3,12 +3,14 @@ runtime as its only tool server."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks.config import INFERENCE_PROFILE_PREFIXES, IamAuth, JwtAuth, RuntimeSettings
+from stacks.config import INFERENCE_PROFILE_PREFIXES, AgentSettings, IamAuth, JwtAuth
 from stacks.constructs.mcp_server_runtime import McpServerRuntime
 from stacks.constructs.memory import AgentMemory
 from stacks.constructs.runtime import KitRuntime, RuntimeOptions, invoke_url
@@ -17,11 +19,12 @@ from stacks.nag import acknowledge
 MAX_IN_CALL_TASK_WAIT_SECONDS = 55 * 60
 
 
-def model_arns(model_ids: list[str]) -> list[str]:
+def model_arns(model_ids: list[str], regions: Mapping[str, tuple[str, ...] | None]) -> list[str]:
     """ARNs bedrock:InvokeModel* needs for each configured id.
 
-    An inference profile routes to the same foundation model in several regions,
-    so its profile ARN and the model's ARN in any region are both required.
+    An inference profile routes to its foundation model in the Regions of its geography
+    (`regions[model_id]`; None: any Region, a global profile), so the profile's ARN and the
+    model's ARN in the stack's own Region and in each of those are required.
     """
     arns: list[str] = []
     for model_id in model_ids:
@@ -29,8 +32,11 @@ def model_arns(model_ids: list[str]) -> list[str]:
         if prefix is None:
             arns.append(f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}::foundation-model/{model_id}")
             continue
+        model = model_id.removeprefix(prefix)
         arns.append(f"arn:{Aws.PARTITION}:bedrock:{Aws.REGION}:{Aws.ACCOUNT_ID}:inference-profile/{model_id}")
-        arns.append(f"arn:{Aws.PARTITION}:bedrock:*::foundation-model/{model_id.removeprefix(prefix)}")
+        routed = regions.get(model_id)
+        for region in (Aws.REGION, *routed) if routed is not None else ("*",):
+            arns.append(f"arn:{Aws.PARTITION}:bedrock:{region}::foundation-model/{model}")
     return arns
 
 
@@ -40,9 +46,10 @@ class AgentRuntime(KitRuntime):
         scope: Construct,
         construct_id: str,
         *,
-        settings: RuntimeSettings,
+        settings: AgentSettings,
         auth: IamAuth | JwtAuth,
         model_ids: list[str],
+        model_regions: Mapping[str, tuple[str, ...] | None],
         memory: AgentMemory,
         mcp_server: McpServerRuntime,
         options: RuntimeOptions,
@@ -68,19 +75,26 @@ class AgentRuntime(KitRuntime):
                 "MCP_TASK_POLL_TIMEOUT_SECONDS": str(
                     min(MAX_IN_CALL_TASK_WAIT_SECONDS, mcp_server.max_lifetime_seconds)
                 ),
+                "RESULTS_CONTEXT_CHARS": str(settings.results_context_chars),
+                "MAX_REQUEST_BYTES": str(settings.max_request_bytes),
+                # The claim the agent and the MCP server both read the actor from.
+                **({"ACTOR_ID_CLAIM": auth.actor_id_claim} if isinstance(auth, JwtAuth) else {}),
             },
             options=options,
         )
         policy = self.runtime.role.node.find_child("DefaultPolicy")
         if not isinstance(auth, JwtAuth):
-            mcp_server.runtime.grant_invoke_runtime(self.runtime)
+            # InvokeAgentRuntime and InvokeAgentRuntimeForUser: the agent names the caller as the
+            # runtime user id, and the MCP server takes the actor from it. No other principal of
+            # the kit may set it, so no other caller can speak for a user.
+            mcp_server.runtime.grant_invoke(self.runtime)
             stack = Stack.of(self)
             mcp_resource = mcp_server.runtime.node.find_child("Resource")
             mcp_logical_id = stack.resolve(stack.get_logical_id(mcp_resource))
             acknowledge(
                 policy,
                 f"AwsSolutions-IAM5[Resource::<{mcp_logical_id}.AgentRuntimeArn>/*]",
-                "InvokeAgentRuntime on the MCP runtime and its endpoints only (ARN/*).",
+                "InvokeAgentRuntime(ForUser) on the MCP runtime and its endpoints only (ARN/*).",
             )
         memory.grant_read_events(self.runtime)
         memory.grant_write_events(self.runtime)
@@ -88,14 +102,14 @@ class AgentRuntime(KitRuntime):
             iam.PolicyStatement(
                 sid="InvokeConfiguredModels",
                 actions=["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
-                resources=model_arns(model_ids),
+                resources=model_arns(model_ids, model_regions),
             )
         )
-        for arn in model_arns(model_ids):
+        for arn in model_arns(model_ids, model_regions):
             if ":bedrock:*::" in arn:
                 acknowledge(
                     policy,
                     "AwsSolutions-IAM5[Resource::" + arn.replace(Aws.PARTITION, "<AWS::Partition>") + "]",
-                    "A cross-region inference profile may route to this one model in any "
-                    "region of its geography; the model id is fixed.",
+                    "A global inference profile routes to this one model in any commercial "
+                    "Region (set model_regions to pin them); the model id is fixed.",
                 )

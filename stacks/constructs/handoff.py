@@ -1,7 +1,9 @@
 """EventBridge → Step Functions handoff that runs each irreversible step exactly once.
 
-claim the idempotency key → validate → [human approval] → execute once → record the outcome
-in AgentCore Memory; a failure after the side effect compensates, records and fails.
+validate (and verify the idempotency key) → claim the key → [human approval] → execute once →
+record the outcome in AgentCore Memory; a failure after the side effect compensates, records
+and fails. `admit_only` gives the bus the resource policy that lets only the MCP server put
+handoff events on it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from constructs import Construct
 
 from kit_contracts import handoff as contract
 from stacks.constructs.grants import grant_table_items
+from stacks.constructs.kit_key import VENDED_LOGS_PREFIX
 from stacks.constructs.memory import AgentMemory
 from stacks.nag import acknowledge
 
@@ -50,8 +53,11 @@ class Handoff(Construct):
         approval_timeout: Duration,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
+        log_group_prefix: str,
+        approval_allow_self: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._log_group_prefix = log_group_prefix
         self._key = encryption_key
         self._retention = log_retention
         self._removal = removal_policy
@@ -75,8 +81,11 @@ class Handoff(Construct):
             follow_symlinks=SymlinkFollowMode.ALWAYS,
         )
         names = [n for n in FUNCTIONS if approval_required or n != "approval"]
+        # Read by the approval step only, which stores it with the claim for `handoff.approve`.
+        own = {"approval": {"APPROVAL_ALLOW_SELF": "true" if approval_allow_self else "false"}}
         self.functions = {
-            name: self._function(name, code=code, layer=powertools, environment=environment) for name in names
+            name: self._function(name, code=code, layer=powertools, environment={**environment, **own.get(name, {})})
+            for name in names
         }
 
         # Least privilege per step.
@@ -147,10 +156,12 @@ class Handoff(Construct):
             )
         )
 
-    def _log_group(self, construct_id: str) -> logs.LogGroup:
+    def _log_group(self, construct_id: str, name: str) -> logs.LogGroup:
+        # Named under the environment's prefix: the kit key lets CloudWatch Logs encrypt those only.
         return logs.LogGroup(
             self,
             construct_id,
+            log_group_name=name,
             retention=self._retention,
             encryption_key=self._key,
             removal_policy=self._removal,
@@ -164,7 +175,7 @@ class Handoff(Construct):
         layer: lambda_.ILayerVersion,
         environment: dict[str, str],
     ) -> lambda_.Function:
-        log_group = self._log_group(f"{name.title()}Logs")
+        log_group = self._log_group(f"{name.title()}Logs", f"{self._log_group_prefix}/handoff/{name}")
         # An own role: the default one carries the AWSLambdaBasicExecutionRole managed
         # policy, which may write to any log group.
         role = iam.Role(self, f"{name.title()}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"))
@@ -181,6 +192,8 @@ class Handoff(Construct):
             role=role,
             log_group=log_group,
             logging_format=lambda_.LoggingFormat.JSON,
+            # Pinned: botocore logs request bodies at DEBUG, the approval's task token among them.
+            application_log_level_v2=lambda_.ApplicationLogLevel.INFO,
             tracing=lambda_.Tracing.ACTIVE,
             timeout=LAMBDA_TIMEOUT,
             memory_size=256,
@@ -239,6 +252,7 @@ class Handoff(Construct):
         duplicate = sfn.Succeed(self, "Duplicate", comment="This idempotency key was already handled.")
         claim.add_catch(duplicate, errors=["DynamoDB.ConditionalCheckFailedException"], result_path="$.error")
 
+        # First, so that only a verified key is claimed: a forged or inconsistent input claims nothing.
         validate = self._invoke("validate", "Validate", output_path="$.Payload")
         validate.add_catch(
             self._record("RecordInvalid", "invalid").next(sfn.Fail(self, "Invalid", error="ValidationFailed")),
@@ -265,7 +279,7 @@ class Handoff(Construct):
         done = self._record("RecordOutcome", "completed").next(sfn.Succeed(self, "Done"))
         run = execute.next(done)
 
-        chain = claim.next(validate)
+        chain = validate.next(claim)
         if approval_required:
             # The approver answers with `python -m handoff.approve` (SendTaskSuccess/Failure).
             approval = self._invoke(
@@ -287,7 +301,7 @@ class Handoff(Construct):
             chain = chain.next(approval)
         chain = chain.next(run)
 
-        log_group = self._log_group("WorkflowLogs")
+        log_group = self._log_group("WorkflowLogs", f"{VENDED_LOGS_PREFIX}{self._log_group_prefix}/handoff-workflow")
         machine = sfn.StateMachine(
             self,
             "Workflow",
@@ -295,7 +309,9 @@ class Handoff(Construct):
             definition_body=sfn.DefinitionBody.from_chainable(chain),
             timeout=approval_timeout.plus(Duration.hours(1)),
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # Every event (cdk-nag AwsSolutions-SF1 asks for ALL) but no inputs or outputs: the
+            # approval state's input holds its task token, which is the approval itself.
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         )
         policy = machine.role.node.find_child("DefaultPolicy")
         for fn in self.functions.values():
@@ -311,3 +327,36 @@ class Handoff(Construct):
             "Log delivery (logs:*LogDelivery, resource policies) and X-Ray calls accept no resource.",
         )
         return machine
+
+    def admit_only(self, role: iam.IRole, scope: Construct) -> None:
+        """Deny PutEvents on the bus to every principal but `role`, and for every other source.
+
+        The statements go into `scope`, the stack of `role` (the MCP server's, in the Runtimes
+        stack, which depends on this one for the bus): a policy here naming that role would be
+        a dependency cycle. Deny, not Allow: an Allow in a bus policy adds to IAM, while an
+        explicit Deny overrides any identity policy in the account, operators' included.
+        """
+        previous: events.CfnEventBusPolicy | None = None
+        for statement_id, condition in (
+            ("DenyPutEventsToAllButTheMcpServer", {"StringNotEquals": {"aws:PrincipalArn": role.role_arn}}),
+            ("DenyPutEventsOfOtherSources", {"StringNotEquals": {"events:source": contract.EVENT_SOURCE}}),
+        ):
+            statement = iam.PolicyStatement(
+                sid=statement_id,
+                effect=iam.Effect.DENY,
+                principals=[iam.AnyPrincipal()],
+                actions=["events:PutEvents"],
+                resources=[self.bus.event_bus_arn],
+                conditions=condition,
+            )
+            policy = events.CfnEventBusPolicy(
+                scope,
+                f"HandoffBus{statement_id}",
+                event_bus_name=self.bus.event_bus_name,
+                statement_id=statement_id,
+                statement=statement.to_statement_json(),
+            )
+            # One bus policy document behind both: concurrent PutPermission calls conflict.
+            if previous is not None:
+                policy.node.add_dependency(previous)
+            previous = policy

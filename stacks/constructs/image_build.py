@@ -74,6 +74,7 @@ class CodeBuildImage(Construct):
         *,
         directory: Path,
         encryption_key: kms.IKey,
+        log_group_name: str,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
     ) -> None:
@@ -120,6 +121,8 @@ class CodeBuildImage(Construct):
                     log_group=logs.LogGroup(
                         self,
                         "BuildLogs",
+                        # Under the environment's prefix: the kit key serves only those names.
+                        log_group_name=log_group_name,
                         retention=log_retention,
                         encryption_key=encryption_key,
                         removal_policy=removal_policy,
@@ -175,8 +178,6 @@ class CodeBuildImage(Construct):
             ("Action::s3:GetBucket*", "Reads the one source asset object in the CDK assets bucket."),
             ("Action::s3:GetObject*", "Reads the one source asset object in the CDK assets bucket."),
             ("Action::s3:List*", "Reads the one source asset object in the CDK assets bucket."),
-            ("Action::kms:GenerateDataKey*", "Encrypts build artifacts and logs with the kit key only."),
-            ("Action::kms:ReEncrypt*", "Encrypts build artifacts and logs with the kit key only."),
             ("Resource::*", "ecr:GetAuthorizationToken is account-level; pushes are limited to this repository."),
             (
                 f"Resource::{prefix}:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<{logical_id}>:*",

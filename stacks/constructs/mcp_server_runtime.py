@@ -10,7 +10,8 @@ from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_events as events
 from constructs import Construct
 
-from stacks.config import McpServerSettings
+from kit_contracts.context import IDENTITY_JWT, IDENTITY_RUNTIME_USER
+from stacks.config import IamAuth, JwtAuth, McpServerSettings, QuotaSettings
 from stacks.constructs.memory import AgentMemory
 from stacks.constructs.runtime import KitRuntime, RuntimeOptions
 from stacks.constructs.task_table import TaskTable
@@ -24,6 +25,8 @@ class McpServerRuntime(KitRuntime):
         *,
         settings: McpServerSettings,
         request_headers: Sequence[str],
+        auth: IamAuth | JwtAuth,
+        quotas: QuotaSettings,
         env_name: str,
         memory: AgentMemory,
         task_table: TaskTable,
@@ -47,6 +50,10 @@ class McpServerRuntime(KitRuntime):
                 "HANDOFF_BUS_NAME": handoff_bus.event_bus_name,
                 # The dimension of the task engine's embedded metrics (see Observability).
                 "KIT_ENVIRONMENT": env_name,
+                **_caller_identity(auth),
+                "QUOTA_RUNNING_TASKS": str(quotas.running_tasks),
+                "QUOTA_TASKS_PER_MINUTE": str(quotas.tasks_per_minute),
+                "QUOTA_RESULT_BYTES_PER_DAY": str(quotas.result_bytes_per_day),
             },
             options=options,
         )
@@ -55,3 +62,12 @@ class McpServerRuntime(KitRuntime):
         memory.grant_write_events(self.runtime)
         task_table.grant_task_access(self.runtime)
         handoff_bus.grant_put_events_to(self.runtime)
+
+
+def _caller_identity(auth: IamAuth | JwtAuth) -> dict[str, str]:
+    """Where the server takes the actor from: what the platform authenticated, never a header a
+    caller writes. JWT: a claim of the token the runtime's authorizer validated (allowlisted as
+    Authorization). IAM: the runtime user id, which only the agent's role may set."""
+    if isinstance(auth, JwtAuth):
+        return {"CALLER_IDENTITY": IDENTITY_JWT, "ACTOR_ID_CLAIM": auth.actor_id_claim}
+    return {"CALLER_IDENTITY": IDENTITY_RUNTIME_USER}

@@ -8,8 +8,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from constructs import Construct
 
-from stacks.nag import acknowledge
-
 # The L2 rejects expiry below 7 days although CloudFormation accepts 3..365;
 # the kit validates 3..365 itself and sets the CloudFormation property directly.
 _L2_MIN_EXPIRY_DAYS = 7
@@ -53,12 +51,6 @@ class AgentMemory(Construct):
         assert isinstance(cfn, CfnResource)
         cfn.add_property_override("EventExpiryDuration", event_expiry_days)
         cfn.apply_removal_policy(removal_policy)
-        acknowledge(
-            self.memory.node.find_child("ServiceRole").node.find_child("DefaultPolicy"),
-            "AwsSolutions-IAM5[Action::kms:ReEncrypt*]",
-            "The Memory L2 grants its service role the KMS data-key family on the kit key "
-            "only (one key ARN), which AgentCore Memory needs to encrypt events.",
-        )
 
     def grant_read_events(self, grantee: iam.IGrantable) -> iam.Grant:
         return iam.Grant.add_to_principal(

@@ -1,5 +1,5 @@
-"""The part both runtimes share: an image under runtime_images/, its AgentCore Runtime, and a
-pre-created, encrypted application log group."""
+"""The part both runtimes share: an image under runtime_images/, its AgentCore Runtime with an
+execution role scoped to it, and a pre-created, encrypted application log group."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from stacks.config import RuntimeSettings
+from stacks.constructs.runtime_role import RuntimeExecutionRole, runtime_log_group_pattern
 from stacks.nag import acknowledge
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class RuntimeOptions:
     log_retention: logs.RetentionDays
     encryption_key: kms.IKey
     removal_policy: RemovalPolicy
+    # Where the kit names its own log groups (the kit key is scoped to it): /agent-kit/<env>.
+    log_group_prefix: str
     image_build: Literal["local", "codebuild"] = "local"
 
 
@@ -81,6 +84,7 @@ class KitRuntime(Construct):
                 "Image",
                 directory=IMAGES_DIR / image,
                 encryption_key=options.encryption_key,
+                log_group_name=f"{options.log_group_prefix}/image-build/{image}",
                 log_retention=options.log_retention,
                 removal_policy=options.removal_policy,
             )
@@ -94,10 +98,12 @@ class KitRuntime(Construct):
                 # needs the files themselves.
                 follow_symlinks=SymlinkFollowMode.ALWAYS,
             )
+        self.role = RuntimeExecutionRole(self, "ExecutionRole", runtime_name=settings.name)
         self.runtime = agentcore.Runtime(
             self,
             "Runtime",
             runtime_name=settings.name,
+            execution_role=self.role,
             description=description,
             agent_runtime_artifact=artifact,
             protocol_configuration=protocol,
@@ -114,9 +120,10 @@ class KitRuntime(Construct):
                 else None
             ),
         )
+        self.role.check_scoped()
         if self.image is not None:
             self.runtime.node.add_dependency(self.image.built)
-        _acknowledge_l2_role(self.runtime)
+        _acknowledge_platform_grants(self.runtime, settings.name)
         acknowledge(
             self.runtime,
             "Annotation::aws-cdk-lib.aws-bedrockagentcore:containerUriValidationSkipped",
@@ -134,19 +141,20 @@ class KitRuntime(Construct):
         )
 
 
-def _acknowledge_l2_role(runtime: agentcore.Runtime) -> None:
-    """The L2 Runtime's execution role carries the platform's own needs; say why each is wide."""
+def _acknowledge_platform_grants(runtime: agentcore.Runtime, runtime_name: str) -> None:
+    """The execution role carries the platform's own needs (runtime_role.py); say why each is wide."""
     policy = runtime.role.node.find_child("DefaultPolicy")
     logs_arn = "arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
+    log_groups = runtime_log_group_pattern(runtime_name)
     for resource, reason in (
         (
-            f"{logs_arn}/aws/bedrock-agentcore/runtimes/*",
-            "The runtime's log group name embeds its id, known only after creation; scoped to "
-            "the AgentCore runtimes prefix.",
+            f"{logs_arn}{log_groups}",
+            "The runtime's log group names embed its id, known only after creation (a policy "
+            "naming it would be a cycle); scoped to this runtime's name.",
         ),
         (
-            f"{logs_arn}/aws/bedrock-agentcore/runtimes/*:log-stream:*",
-            "Log streams are created per session by the platform under the runtimes prefix.",
+            f"{logs_arn}{log_groups}:log-stream:*",
+            "Log streams are created per session by the platform in this runtime's log groups.",
         ),
         (
             f"{logs_arn}*",
@@ -159,8 +167,9 @@ def _acknowledge_l2_role(runtime: agentcore.Runtime) -> None:
         ),
         (
             "arn:<AWS::Partition>:bedrock-agentcore:<AWS::Region>:<AWS::AccountId>:"
-            "workload-identity-directory/default/workload-identity/*",
-            "Workload identity tokens for this runtime's identity, created by the service under the default directory.",
+            f"workload-identity-directory/default/workload-identity/{runtime_name}-*",
+            "Workload access tokens for this runtime's own workload identity, which the service "
+            "creates and names after the runtime.",
         ),
     ):
         acknowledge(policy, f"AwsSolutions-IAM5[Resource::{resource}]", reason)

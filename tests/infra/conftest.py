@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -19,7 +20,7 @@ import aws_cdk as cdk  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
 from app import build  # noqa: E402
-from stacks.config import load_all  # noqa: E402
+from stacks.config import CONFIG_DIR, load_all  # noqa: E402
 from stacks.stage import KitStage  # noqa: E402
 
 
@@ -57,6 +58,20 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     # Raises ValidationFailed if cdk-nag finds anything unacknowledged.
     assembly = app.synth()
     return Synthesized(stages=stages, assembly=assembly, outdir=outdir)
+
+
+@pytest.fixture(scope="session")
+def codebuild_stage(tmp_path_factory: pytest.TempPathFactory) -> tuple[KitStage, Path, cdk.cx_api.CloudAssembly]:
+    """dev with images.build: codebuild (no shipped environment builds on CodeBuild)."""
+    config_dir = tmp_path_factory.mktemp("config")
+    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data["images"] = {"build": "codebuild"}
+    (config_dir / "dev.yaml").write_text(yaml.safe_dump(data))
+    outdir = tmp_path_factory.mktemp("out")
+    app = make_app(outdir, env="dev", config_dir=str(config_dir))
+    (stage,) = build(app)
+    assembly = app.synth()  # cdk-nag runs here too
+    return stage, outdir, assembly
 
 
 @pytest.fixture(scope="session")

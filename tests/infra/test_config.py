@@ -60,8 +60,8 @@ def test_shipped_environments_load() -> None:
         ("model_ids", [], "at least 1 item"),
         ("model_ids", ["not a model"], "not a Bedrock model"),
         ("removal_policy", "snapshot", "'retain' or 'destroy'"),
-        ("mcp_server.extra_request_headers", ["X-Custom-Thing"], "must be 'Authorization' or start with"),
-        ("mcp_server.extra_request_headers", ["Authorization"], "only with auth.mode 'jwt'"),
+        ("mcp_server.extra_request_headers", ["X-Custom-Thing"], "must start with"),
+        ("mcp_server.extra_request_headers", ["Authorization"], "'Authorization' is not an extra header"),
         (
             "mcp_server.extra_request_headers",
             ["X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id"],
@@ -69,8 +69,32 @@ def test_shipped_environments_load() -> None:
         ),
         (
             "mcp_server.extra_request_headers",
-            [f"X-Amzn-Bedrock-AgentCore-Runtime-Custom-H{i}" for i in range(18)],
-            "at most 20 headers",
+            [f"X-Amzn-Bedrock-AgentCore-Runtime-Custom-H{i}" for i in range(19)],
+            "at most 20 headers in total including the kit's 2, got 21",
+        ),
+        ("agent.results_context_chars", 999, "greater than or equal to 1000"),
+        ("agent.results_context_chars", 200_001, "less than or equal to 200000"),
+        ("agent.max_request_bytes", 1023, "greater than or equal to 1024"),
+        ("agent.max_request_bytes", 10_485_761, "less than or equal to 10485760"),
+        ("quotas.running_tasks", 0, "greater than or equal to 1"),
+        ("quotas.running_tasks", 1001, "less than or equal to 1000"),
+        ("quotas.tasks_per_minute", 0, "greater than or equal to 1"),
+        ("quotas.tasks_per_minute", 10_001, "less than or equal to 10000"),
+        ("quotas.result_bytes_per_day", 1023, "greater than or equal to 1024"),
+        ("quotas.result_bytes_per_day", 10_737_418_241, "less than or equal to 10737418240"),
+        ("quotas.concurrent", 5, "Extra inputs are not permitted"),
+        ("model_regions", ["us-east-1", "mars-1"], "'mars-1' is not an AWS region"),
+        ("model_regions", ["us-east-1", "us-east-1"], "lists a region twice"),
+        ("model_regions", [], "at least 1 item"),
+        (
+            "auth",
+            {
+                "mode": "jwt",
+                "discovery_url": "https://idp.example.com/.well-known/openid-configuration",
+                "allowed_clients": ["a"],
+                "actor_id_claim": "custom claim",
+            },
+            "must be a JWT claim name of 1 to 128 letters, digits or any of _ : . - /, got 'custom claim'",
         ),
         (
             "auth",
@@ -180,3 +204,77 @@ def test_synth_with_a_bad_file_exits_with_the_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "agent.idle_timeout_seconds = 30" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+JWT = {
+    "mode": "jwt",
+    "discovery_url": "https://idp.example.com/.well-known/openid-configuration",
+    "allowed_clients": ["a"],
+}
+
+
+def test_the_new_settings_default_when_absent() -> None:
+    config = load_environment("dev")
+    assert (config.quotas.running_tasks, config.quotas.tasks_per_minute, config.quotas.result_bytes_per_day) == (
+        20,
+        30,
+        104_857_600,
+    )
+    assert (config.agent.results_context_chars, config.agent.max_request_bytes) == (12_000, 262_144)
+    assert config.model_regions is None
+
+
+def test_jwt_auth_reads_the_actor_from_sub_unless_told_otherwise(tmp_path: Path) -> None:
+    config = load_file(write(tmp_path, with_value("auth", JWT)))
+    assert config.auth.actor_id_claim == "sub"  # type: ignore[union-attr]
+    config = load_file(write(tmp_path, with_value("auth", {**JWT, "actor_id_claim": "custom:employee_id"})))
+    assert config.auth.actor_id_claim == "custom:employee_id"  # type: ignore[union-attr]
+
+
+def test_under_jwt_the_mcp_runtime_allowlists_authorization_once(tmp_path: Path) -> None:
+    data = with_value("auth", JWT)
+    config = load_file(write(tmp_path, data))
+    assert config.request_headers[-1] == "Authorization" and len(config.request_headers) == 3
+    data["mcp_server"]["extra_request_headers"] = ["authorization"]
+    with pytest.raises(ConfigError, match=r"'Authorization' is not an extra header: with auth\.mode 'jwt' the kit"):
+        load_file(write(tmp_path, data))
+    data["mcp_server"]["extra_request_headers"] = [f"X-Amzn-Bedrock-AgentCore-Runtime-Custom-H{i}" for i in range(18)]
+    with pytest.raises(ConfigError, match="including the kit's 3, got 21"):
+        load_file(write(tmp_path, data))
+
+
+@pytest.mark.parametrize(
+    ("model_id", "regions"),
+    [
+        ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", ("us-east-1", "us-east-2", "us-west-1", "us-west-2")),
+        ("us-gov.anthropic.claude-3-5-sonnet-20240620-v1:0", ("us-gov-east-1", "us-gov-west-1")),
+        ("jp.anthropic.claude-sonnet-4-5-20250929-v1:0", ("ap-northeast-1", "ap-northeast-3")),
+        ("au.anthropic.claude-sonnet-4-5-20250929-v1:0", ("ap-southeast-2", "ap-southeast-4")),
+        ("global.anthropic.claude-sonnet-4-5-20250929-v1:0", None),  # any commercial Region
+        ("anthropic.claude-3-5-haiku-20241022-v1:0", ()),  # a model in the stack's own Region
+    ],
+)
+def test_model_regions_default_to_the_profiles_geography(tmp_path: Path, model_id: str, regions: Any) -> None:
+    config = load_file(write(tmp_path, with_value("model_ids", [model_id])))
+    assert config.model_regions_for(model_id) == regions
+
+
+def test_model_regions_when_set_apply_to_every_profile(tmp_path: Path) -> None:
+    data = with_value("model_regions", ["us-east-1", "us-west-2"])
+    data["model_ids"] = ["us.anthropic.claude-sonnet-4-5-20250929-v1:0", "global.amazon.nova-2-lite-v1:0"]
+    config = load_file(write(tmp_path, data))
+    for model_id in data["model_ids"]:
+        assert config.model_regions_for(model_id) == ("us-east-1", "us-west-2")
+    assert config.model_regions_for("anthropic.claude-3-5-haiku-20241022-v1:0") == ()
+
+
+def test_every_geography_lists_real_region_names() -> None:
+    from stacks.config import PROFILE_REGIONS, REGION
+
+    for prefix, regions in PROFILE_REGIONS.items():
+        assert regions and all(REGION.match(r) for r in regions), prefix
+        assert len(set(regions)) == len(regions), prefix
+
+
+def test_the_kit_names_its_log_groups_under_the_environment() -> None:
+    assert load_environment("staging").log_group_prefix == "/agent-kit/staging"

@@ -6,9 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
+from aws_cdk.assertions import Match, Template
 
 from kit_contracts import handoff as contract
+from stacks.config import load_environment
+from stacks.stage import KitStage
+from tests.infra.conftest import make_app
 
 
 def resources(synthesized, env: str, kind: str) -> list[dict[str, Any]]:
@@ -23,26 +26,33 @@ def definition(synthesized, env: str) -> dict[str, Any]:
 
 
 def test_standard_workflow_with_full_logging_and_tracing(synthesized) -> None:
-    synthesized.template("dev", "handoff").has_resource_properties(
-        "AWS::StepFunctions::StateMachine",
-        {
-            "StateMachineType": "STANDARD",
-            "TracingConfiguration": {"Enabled": True},
-            "LoggingConfiguration": {
-                "Level": "ALL",
-                "IncludeExecutionData": True,
-                "Destinations": Match.any_value(),
+    for env in ("dev", "staging", "prod"):
+        synthesized.template(env, "handoff").has_resource_properties(
+            "AWS::StepFunctions::StateMachine",
+            {
+                "StateMachineType": "STANDARD",
+                "TracingConfiguration": {"Enabled": True},
+                "LoggingConfiguration": {
+                    # ALL for cdk-nag's AwsSolutions-SF1; IncludeExecutionData used to be true,
+                    # which logged the approval state's input and so its task token.
+                    "Level": "ALL",
+                    "IncludeExecutionData": False,
+                    "Destinations": Match.any_value(),
+                },
             },
-        },
-    )
+        )
     for group in resources(synthesized, "dev", "AWS::Logs::LogGroup"):
         assert group["Properties"]["RetentionInDays"] == 7
         assert "EncryptionKey" in json.dumps(group["Properties"]["KmsKeyId"])
 
 
-def test_first_state_claims_the_key_and_a_duplicate_succeeds_without_side_effects(synthesized) -> None:
-    states = definition(synthesized, "dev")["States"]
-    claim = states[definition(synthesized, "dev")["StartAt"]]
+def test_validate_then_claim_the_key_and_a_duplicate_succeeds_without_side_effects(synthesized) -> None:
+    # The claim used to come first, so a forged event claimed a key before anything checked
+    # that the key is the hash of its content.
+    machine = definition(synthesized, "dev")
+    states = machine["States"]
+    assert machine["StartAt"] == "Validate"
+    claim = states[states["Validate"]["Next"]]
     assert claim["Resource"].endswith(":states:::dynamodb:putItem")
     assert claim["Parameters"]["ConditionExpression"] == "attribute_not_exists(id)"
     (catch,) = claim["Catch"]
@@ -159,5 +169,80 @@ def test_lambdas_are_arm64_traced_json_logging_with_the_powertools_layer(synthes
         assert props["Architectures"] == ["arm64"] and props["Runtime"] == "python3.14"
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        # botocore logs request bodies (a task token among them) at DEBUG.
+        assert props["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
         assert props["Handler"].startswith("handoff.handlers.")
         assert "AWSLambdaPowertoolsPythonV3-python314-arm64" in json.dumps(props["Layers"])
+
+
+def _approval_environment(template: dict[str, Any]) -> dict[str, Any]:
+    (approval,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "handoff.handlers.approval.handler"
+    ]
+    return approval["Environment"]["Variables"]
+
+
+def test_only_the_approval_lambda_is_told_whether_self_approval_is_allowed(synthesized, tmp_path) -> None:
+    for env in ("staging", "prod"):
+        assert _approval_environment(synthesized.template_json(env, "handoff"))["APPROVAL_ALLOW_SELF"] == "false"
+    for function in resources(synthesized, "staging", "AWS::Lambda::Function"):
+        if function["Properties"]["Handler"] != "handoff.handlers.approval.handler":
+            assert "APPROVAL_ALLOW_SELF" not in function["Properties"]["Environment"]["Variables"]
+
+    allowing = load_environment("staging").model_copy(update={"approval_allow_self": True})
+    stage = KitStage(make_app(tmp_path, **{"aws:cdk:bundling-stacks": []}), allowing)
+    assert _approval_environment(Template.from_stack(stage.handoff).to_json())["APPROVAL_ALLOW_SELF"] == "true"
+
+
+def bus_policies(synthesized, env: str) -> dict[str, dict[str, Any]]:
+    """Statement id -> statement of the handoff bus's resource policy (kept in the Runtimes stack)."""
+    template = synthesized.template_json(env, "runtimes")
+    found = {}
+    for resource in template["Resources"].values():
+        if resource["Type"] == "AWS::Events::EventBusPolicy":
+            props = resource["Properties"]
+            assert "HandoffBus" in json.dumps(props["EventBusName"]), props
+            found[props["StatementId"]] = props["Statement"]
+    return found
+
+
+def _mcp_server_role(synthesized, env: str) -> str:
+    template = synthesized.template_json(env, "runtimes")
+    (runtime_id,) = [
+        k
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::BedrockAgentCore::Runtime" and "McpServer" in k
+    ]
+    role = template["Resources"][runtime_id]["Properties"]["RoleArn"]
+    return role["Fn::GetAtt"][0]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_bus_admits_only_the_mcp_servers_role_and_only_the_kits_source(synthesized, env: str) -> None:
+    statements = bus_policies(synthesized, env)
+    assert set(statements) == {"DenyPutEventsToAllButTheMcpServer", "DenyPutEventsOfOtherSources"}
+    for statement in statements.values():
+        assert statement["Effect"] == "Deny" and statement["Principal"] == {"AWS": "*"}
+        assert statement["Action"] == "events:PutEvents"
+        assert "HandoffBus" in json.dumps(statement["Resource"])
+    role = _mcp_server_role(synthesized, env)
+    assert statements["DenyPutEventsToAllButTheMcpServer"]["Condition"] == {
+        "StringNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [role, "Arn"]}}
+    }
+    assert statements["DenyPutEventsOfOtherSources"]["Condition"] == {
+        "StringNotEquals": {"events:source": contract.EVENT_SOURCE}
+    }
+    assert role.startswith("McpServer")  # the role the MCP server runtime runs as, not the agent's
+
+
+def test_the_handoff_stack_does_not_depend_on_the_runtimes(synthesized) -> None:
+    """The policy names the runtimes' role, so it lives with them; the bus stays where it was."""
+    stage = synthesized.stages["dev"]
+    assert stage.runtimes not in stage.handoff.dependencies
+    assert not [
+        r
+        for r in synthesized.template_json("dev", "handoff")["Resources"].values()
+        if r["Type"] == "AWS::Events::EventBusPolicy"
+    ]

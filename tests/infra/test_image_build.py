@@ -9,29 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
-import pytest
-import yaml
 from aws_cdk.assertions import Template
 
-from app import build
-from stacks.config import CONFIG_DIR
 from stacks.constructs.image_build import CodeBuildImage
 from stacks.constructs.runtime import IMAGES_DIR
-from tests.infra.conftest import make_app
 from tests.infra.test_assets import assert_carries_contracts, staged_directories
 
-
-@pytest.fixture(scope="module")
-def codebuild_stage(tmp_path_factory: pytest.TempPathFactory):
-    config_dir = tmp_path_factory.mktemp("config")
-    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
-    data["images"] = {"build": "codebuild"}
-    (config_dir / "dev.yaml").write_text(yaml.safe_dump(data))
-    outdir = tmp_path_factory.mktemp("out")
-    app = make_app(outdir, env="dev", config_dir=str(config_dir))
-    (stage,) = build(app)
-    assembly = app.synth()  # cdk-nag runs here too
-    return stage, outdir, assembly
+# The `codebuild_stage` fixture (dev with images.build: codebuild) is in conftest.py; the IAM
+# scan covers its templates too.
 
 
 def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -110,6 +95,7 @@ def image_tag(directory: Path, tmp_path: Path) -> str:
         "I",
         directory=directory,
         encryption_key=key,
+        log_group_name="/agent-kit/test/image-build/agent",
         log_retention=cdk.aws_logs.RetentionDays.ONE_WEEK,
         removal_policy=cdk.RemovalPolicy.DESTROY,
     ).tag

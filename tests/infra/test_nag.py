@@ -32,7 +32,7 @@ def test_an_unacknowledged_finding_fails_synth(tmp_path: Path) -> None:
     violations = [v for r in report["pluginReports"] for v in r["violations"]]
     assert [v["ruleName"] for v in violations] == ["AwsSolutions-IAM5[Action::s3:Get*]"]
     assert violations[0]["violatingConstructs"][0]["constructPath"] == (
-        "dev/Runtimes/McpServer/Runtime/ExecutionRole/DefaultPolicy/Resource"
+        "dev/Runtimes/McpServer/ExecutionRole/DefaultPolicy/Resource"
     )
 
 

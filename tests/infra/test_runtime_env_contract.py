@@ -104,6 +104,7 @@ def test_the_check_fails_on_a_variable_nobody_reads_and_on_a_missing_one() -> No
         "MCP_SESSION_IDLE_TIMEOUT_SECONDS": "900",
         "HANDOFF_BUS_NAME": "b",
         "KIT_ENVIRONMENT": "dev",
+        "CALLER_IDENTITY": "runtime-user-id",
     }
     check(settings, deployed, "sample")
     with pytest.raises(AssertionError, match="MCP_RUNTIME_ARN"):

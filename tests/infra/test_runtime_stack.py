@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from aws_cdk.assertions import Match
+import yaml
+from aws_cdk.assertions import Match, Template
 
-from kit_contracts.context import CONTEXT_HEADERS
-from stacks.config import load_environment
+from app import build
+from kit_contracts.context import AUTHORIZATION_HEADER, CONTEXT_HEADERS
+from stacks.config import CONFIG_DIR, load_environment
+from tests.infra.conftest import make_app
 
 AGENT = "AgentRuntime23CE8C05"
 MCP = "McpServerRuntime59F17E8D"
-AGENT_POLICY = "AgentRuntimeExecutionRoleDefaultPolicy63E71FE1"
-MCP_POLICY = "McpServerRuntimeExecutionRoleDefaultPolicyFAD86CBD"
+AGENT_ROLE = "AgentExecutionRoleA67A0453"
+MCP_ROLE = "McpServerExecutionRole2502E43E"
+AGENT_POLICY = "AgentExecutionRoleDefaultPolicyC6FA4EDA"
+MCP_POLICY = "McpServerExecutionRoleDefaultPolicy28C6C2FA"
+INVOKE = "bedrock-agentcore:InvokeAgentRuntime"
+INVOKE_FOR_USER = "bedrock-agentcore:InvokeAgentRuntimeForUser"
 # What the L2 Runtime role always carries for the platform (logs, traces, metrics,
 # workload identity, image pull); everything else a role holds is the kit's own grant.
 PLATFORM_ACTIONS = {
@@ -71,6 +80,38 @@ def test_mcp_server_allowlists_the_caller_context_headers(synthesized) -> None:
     assert props["RequestHeaderConfiguration"]["RequestHeaderAllowlist"] == list(CONTEXT_HEADERS)
 
 
+def test_under_jwt_the_mcp_server_also_receives_the_callers_token(synthesized) -> None:
+    props = runtime_props(synthesized, "prod", MCP)
+    assert props["RequestHeaderConfiguration"]["RequestHeaderAllowlist"] == [*CONTEXT_HEADERS, AUTHORIZATION_HEADER]
+
+
+def test_mcp_server_takes_the_actor_from_the_runtime_user_id_under_iam(synthesized) -> None:
+    env = runtime_props(synthesized, "dev", MCP)["EnvironmentVariables"]
+    assert env["CALLER_IDENTITY"] == "runtime-user-id"
+    assert "ACTOR_ID_CLAIM" not in env
+    assert "ACTOR_ID_CLAIM" not in runtime_props(synthesized, "dev", AGENT)["EnvironmentVariables"]
+
+
+def test_mcp_server_and_agent_read_the_same_claim_under_jwt(synthesized) -> None:
+    claim = load_environment("prod").auth.actor_id_claim  # type: ignore[union-attr]
+    mcp_env = runtime_props(synthesized, "prod", MCP)["EnvironmentVariables"]
+    assert mcp_env["CALLER_IDENTITY"] == "jwt"
+    assert mcp_env["ACTOR_ID_CLAIM"] == claim
+    assert runtime_props(synthesized, "prod", AGENT)["EnvironmentVariables"]["ACTOR_ID_CLAIM"] == claim
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_quotas_and_agent_limits_come_from_config(synthesized, env: str) -> None:
+    config = load_environment(env)
+    mcp_env = runtime_props(synthesized, env, MCP)["EnvironmentVariables"]
+    assert mcp_env["QUOTA_RUNNING_TASKS"] == str(config.quotas.running_tasks)
+    assert mcp_env["QUOTA_TASKS_PER_MINUTE"] == str(config.quotas.tasks_per_minute)
+    assert mcp_env["QUOTA_RESULT_BYTES_PER_DAY"] == str(config.quotas.result_bytes_per_day)
+    agent_env = runtime_props(synthesized, env, AGENT)["EnvironmentVariables"]
+    assert agent_env["RESULTS_CONTEXT_CHARS"] == str(config.agent.results_context_chars)
+    assert agent_env["MAX_REQUEST_BYTES"] == str(config.agent.max_request_bytes)
+
+
 def test_iam_environments_use_iam_auth_and_jwt_ones_a_jwt_authorizer(synthesized) -> None:
     for logical_id in (AGENT, MCP):
         assert "AuthorizerConfiguration" not in runtime_props(synthesized, "dev", logical_id)
@@ -107,21 +148,31 @@ def test_container_environment_carries_ids_and_endpoints(synthesized) -> None:
     assert "AgentMemory" in str(agent_env["MEMORY_ID"])
 
 
-def test_agent_may_invoke_only_the_mcp_runtime(synthesized) -> None:
+def test_agent_may_invoke_only_the_mcp_runtime_and_name_the_user(synthesized) -> None:
     granted = actions_on(kit_statements(synthesized, "dev", AGENT_POLICY))
     mcp_arn = {"Fn::GetAtt": [MCP, "AgentRuntimeArn"]}
-    assert granted["bedrock-agentcore:InvokeAgentRuntime"] == [
-        mcp_arn,
-        {"Fn::Join": ["", [mcp_arn, "/*"]]},
-    ]
-    assert not any("ForUser" in action for action in granted)
+    for action in (INVOKE, INVOKE_FOR_USER):
+        assert granted[action] == [mcp_arn, {"Fn::Join": ["", [mcp_arn, "/*"]]}], action
+
+
+def test_no_other_principal_may_invoke_for_a_user(synthesized) -> None:
+    """The runtime user id is the actor under IAM auth: only the agent's role may set it."""
+    holders = set()
+    for path in synthesized.template_files():
+        for logical_id, resource in json.loads(path.read_text())["Resources"].items():
+            if resource["Type"] not in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::Role"):
+                continue
+            text = json.dumps(resource["Properties"])
+            if "InvokeAgentRuntimeForUser" in text or "bedrock-agentcore:Invoke*" in text:
+                holders.add((path.parent.name.removeprefix("assembly-"), logical_id))
+    iam_envs = [env for env in ("dev", "staging", "prod") if load_environment(env).auth.mode == "iam"]
+    assert iam_envs
+    assert holders == {(env, AGENT_POLICY) for env in iam_envs}
 
 
 def test_agent_reads_and_writes_memory_including_get_memory(synthesized) -> None:
     granted = actions_on(kit_statements(synthesized, "dev", AGENT_POLICY))
-    memory_actions = {
-        a for a in granted if a.startswith("bedrock-agentcore:") and a != "bedrock-agentcore:InvokeAgentRuntime"
-    }
+    memory_actions = {a for a in granted if a.startswith("bedrock-agentcore:") and a not in (INVOKE, INVOKE_FOR_USER)}
     assert memory_actions == {
         "bedrock-agentcore:GetMemory", "bedrock-agentcore:GetEvent", "bedrock-agentcore:ListEvents",
         "bedrock-agentcore:ListSessions", "bedrock-agentcore:ListActors", "bedrock-agentcore:RetrieveMemoryRecords",
@@ -131,16 +182,62 @@ def test_agent_reads_and_writes_memory_including_get_memory(synthesized) -> None
         assert all("MemoryArn" in str(resource) for resource in granted[action]), action
 
 
-def test_agent_invokes_only_the_configured_models(synthesized) -> None:
-    for env in ("dev", "staging"):
+def test_agent_invokes_only_the_configured_models_in_their_regions(synthesized) -> None:
+    for env in ("dev", "staging", "prod"):
+        config = load_environment(env)
         granted = actions_on(kit_statements(synthesized, env, AGENT_POLICY))
-        invoke = sorted(str(r) for r in granted["bedrock:InvokeModel"])
-        assert invoke == sorted(str(r) for r in granted["bedrock:InvokeModelWithResponseStream"])
-        model_ids = load_environment(env).model_ids
-        assert len(invoke) == 2 * len(model_ids)  # profile ARN + the model it routes to
-        for model_id in model_ids:
+        invoke = sorted(json.dumps(r) for r in granted["bedrock:InvokeModel"])
+        assert invoke == sorted(json.dumps(r) for r in granted["bedrock:InvokeModelWithResponseStream"])
+        assert not any(":bedrock:*:" in r for r in invoke), "no profile here routes to any region"
+        for model_id in config.model_ids:
+            regions = config.model_regions_for(model_id)
+            assert regions, model_id
+            model = model_id.split(".", 1)[1]
             assert sum(f"inference-profile/{model_id}" in r for r in invoke) == 1
-            assert sum(f"foundation-model/{model_id.split('.', 1)[1]}" in r for r in invoke) == 1
+            on_model = [r for r in invoke if r.endswith(f'::foundation-model/{model}"]]}}')]
+            # the stack's own Region (the profile's source) and each Region it routes to
+            assert len(on_model) == 1 + len(regions), model_id
+            assert sum('{"Ref": "AWS::Region"}' in r for r in on_model) == 1
+            for region in regions:
+                assert sum(f":bedrock:{region}::" in r for r in on_model) == 1, region
+
+
+def test_a_global_profile_may_route_anywhere_and_says_so(tmp_path: Path) -> None:
+    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data["model_ids"] = ["global.anthropic.claude-sonnet-4-5-20250929-v1:0"]
+    (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))
+    app = make_app(tmp_path / "out", env="dev", config_dir=str(tmp_path))
+    (stage,) = build(app)
+    app.synth()  # the "*" Region is acknowledged on the policy, so cdk-nag passes
+    policy = Template.from_stack(stage.runtimes).to_json()["Resources"][AGENT_POLICY]
+    assert ":bedrock:*::foundation-model/anthropic.claude-sonnet-4-5-20250929-v1:0" in json.dumps(policy)
+
+
+def test_runtime_roles_reach_only_their_own_runtimes_logs_and_workload_identity(synthesized) -> None:
+    for env in ("dev", "prod"):
+        config = load_environment(env)
+        resources = synthesized.template_json(env, "runtimes")["Resources"]
+        for role, policy, name in (
+            (AGENT_ROLE, AGENT_POLICY, config.agent.name),
+            (MCP_ROLE, MCP_POLICY, config.mcp_server.name),
+        ):
+            document = json.dumps(resources[policy]["Properties"]["PolicyDocument"])
+            assert "/runtimes/*" not in document and "workload-identity/*" not in document
+            assert f"log-group:/aws/bedrock-agentcore/runtimes/{name}-*" in document
+            assert f"log-group:/aws/bedrock-agentcore/runtimes/{name}-*:log-stream:*" in document
+            assert f"workload-identity-directory/default/workload-identity/{name}-*" in document
+            trust = json.dumps(resources[role]["Properties"]["AssumeRolePolicyDocument"])
+            assert f":runtime/{name}-*" in trust
+            assert resources[role]["Properties"]["MaxSessionDuration"] == 8 * 3600
+
+
+def test_runtime_roles_keep_the_platforms_image_pull_traces_and_metrics(synthesized) -> None:
+    doc = synthesized.template_json("dev", "runtimes")["Resources"][AGENT_POLICY]["Properties"]["PolicyDocument"]
+    granted = actions_on(doc["Statement"])
+    assert {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:GetAuthorizationToken"} <= set(granted)
+    assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= set(granted)
+    (metrics,) = [s for s in doc["Statement"] if s["Action"] == "cloudwatch:PutMetricData"]
+    assert metrics["Condition"] == {"StringEquals": {"cloudwatch:namespace": "bedrock-agentcore"}}
 
 
 def test_agent_holds_nothing_else(synthesized) -> None:
@@ -173,7 +270,7 @@ def test_mcp_server_writes_memory_events_and_uses_its_table_only(synthesized) ->
 
 def test_jwt_environment_grants_no_iam_invoke(synthesized) -> None:
     granted = actions_on(kit_statements(synthesized, "prod", AGENT_POLICY))
-    assert "bedrock-agentcore:InvokeAgentRuntime" not in granted
+    assert INVOKE not in granted and INVOKE_FOR_USER not in granted
 
 
 def test_application_log_groups_are_encrypted_with_retention(synthesized) -> None:
@@ -195,3 +292,14 @@ def test_outputs_name_both_runtimes_the_memory_and_the_table(synthesized) -> Non
     stateful_outputs = synthesized.template_json("dev", "stateful")["Outputs"]
     assert stateful_outputs["MemoryId"]["Value"] == {"Fn::GetAtt": ["AgentMemory1601EF79", "MemoryId"]}
     assert stateful_outputs["TaskTableName"]["Value"] == {"Ref": "TaskStoreTable7D7100B6"}
+
+
+def test_synth_fails_if_the_l2_stops_adding_the_statements_the_role_scopes() -> None:
+    """If a new aws-cdk-lib renamed them, the wide grants would pass through unnoticed."""
+    import aws_cdk as cdk
+
+    from stacks.constructs.runtime_role import RuntimeExecutionRole
+
+    role = RuntimeExecutionRole(cdk.Stack(cdk.App(), "S"), "Role", runtime_name="kit_x")
+    with pytest.raises(RuntimeError, match="no longer adds statements"):
+        role.check_scoped()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from aws_cdk.assertions import Match
 
-from stacks.constructs import task_table
+from stacks.config import load_environment
+from stacks.constructs import kit_key, task_table
 
 # Renaming any of these replaces (and, without RETAIN, deletes) the resource holding data.
 PINNED_LOGICAL_IDS = {
@@ -51,27 +55,114 @@ def test_key_rotates(synthesized) -> None:
     synthesized.template("dev", "stateful").has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
-def test_key_policy_lets_cloudwatch_logs_encrypt_this_accounts_log_groups(synthesized) -> None:
-    synthesized.template("dev", "stateful").has_resource_properties(
-        "AWS::KMS::Key",
-        {
-            "KeyPolicy": {
-                "Statement": Match.array_with(
-                    [
-                        Match.object_like(
-                            {
-                                "Sid": "AllowCloudWatchLogsInThisAccount",
-                                "Principal": {
-                                    "Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
-                                },
-                                "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": Match.any_value()}},
-                            }
-                        )
-                    ]
-                )
-            }
-        },
-    )
+def key_statements(synthesized, env: str) -> dict[str, dict]:
+    key = synthesized.template_json(env, "stateful")["Resources"]["EncryptionKey3A692D6E"]
+    return {statement["Sid"]: statement for statement in key["Properties"]["KeyPolicy"]["Statement"]}
+
+
+def log_group_arn(name: str) -> dict:
+    return {
+        "Fn::Join": [
+            "",
+            [
+                "arn:",
+                {"Ref": "AWS::Partition"},
+                ":logs:",
+                {"Ref": "AWS::Region"},
+                ":",
+                {"Ref": "AWS::AccountId"},
+                f":log-group:{name}",
+            ],
+        ]
+    }
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_key_policy_lets_cloudwatch_logs_encrypt_this_environments_log_groups_only(synthesized, env: str) -> None:
+    config = load_environment(env)
+    statement = key_statements(synthesized, env)["AllowCloudWatchLogsForThisEnvironment"]
+    assert statement["Principal"] == {
+        "Service": {"Fn::Join": ["", ["logs.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}
+    }
+    assert statement["Condition"] == {
+        "ArnLike": {
+            "kms:EncryptionContext:aws:logs:arn": [
+                log_group_arn(f"/aws/bedrock-agentcore/runtimes/{config.agent.name}-*"),
+                log_group_arn(f"/aws/bedrock-agentcore/runtimes/{config.mcp_server.name}-*"),
+                log_group_arn(f"/agent-kit/{env}/*"),
+                log_group_arn(f"/aws/vendedlogs/states/agent-kit/{env}/*"),
+            ]
+        }
+    }
+    assert sorted(statement["Action"]) == sorted(kit_key.LOGS_SERVICE_ACTIONS)
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_every_encrypted_log_group_the_kit_creates_is_one_the_key_admits(synthesized, env: str) -> None:
+    # A log group whose name falls outside the key policy's patterns cannot be created with the key.
+    import fnmatch
+
+    config = load_environment(env)
+    patterns = [
+        f"/aws/bedrock-agentcore/runtimes/{config.agent.name}-*",
+        f"/aws/bedrock-agentcore/runtimes/{config.mcp_server.name}-*",
+        f"/agent-kit/{env}/*",
+        f"/aws/vendedlogs/states/agent-kit/{env}/*",
+    ]
+    names = []
+    for stack in ("stateful", "handoff", "runtimes", "observability"):
+        for group in synthesized.template(env, stack).find_resources("AWS::Logs::LogGroup").values():
+            if "KmsKeyId" not in group["Properties"]:
+                continue
+            name = group["Properties"].get("LogGroupName")
+            assert name is not None, f"{env}/{stack}: an encrypted log group without a name: {group}"
+            # Runtime groups embed the runtime id (a token), which starts with the runtime's name.
+            if isinstance(name, dict):
+                runtime = json.dumps(name)
+                named = config.agent.name if '"Agent' in runtime else config.mcp_server.name
+                parts = name["Fn::Join"][1]
+                name = "".join(p if isinstance(p, str) else f"{named}-AbCdEf1234" for p in parts)
+            names.append(name)
+    assert names, env
+    outside = [n for n in names if not any(fnmatch.fnmatch(n, p) for p in patterns)]
+    assert outside == [], outside
+
+
+def test_key_policy_names_every_action_it_delegates(synthesized) -> None:
+    for statement in key_statements(synthesized, "dev").values():
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not [a for a in actions if "*" in a], statement["Sid"]
+    delegated = set(key_statements(synthesized, "dev")["DelegateToIamPoliciesInThisAccount"]["Action"])
+    assert delegated == {*kit_key.KEY_ADMIN_ACTIONS, *kit_key.KEY_USE_ACTIONS}
+
+
+def test_every_named_kms_action_exists() -> None:
+    """Spelling: each action is in the IAM service authorization data cfn-lint ships for KMS."""
+    import cfnlint
+
+    policies = json.loads((Path(cfnlint.__file__).parent / "data/AdditionalSpecs/Policies.json").read_text())
+    known = set(policies["kms"]["Actions"])
+    named = {*kit_key.KEY_ADMIN_ACTIONS, *kit_key.KEY_USE_ACTIONS, *kit_key.LOGS_SERVICE_ACTIONS}
+    named |= {a for actions in kit_key.NAMED_FOR_WILDCARD.values() for a in actions}
+    assert sorted(a for a in named if a.removeprefix("kms:").lower() not in known) == []
+
+
+def test_grants_on_the_kit_key_name_their_actions() -> None:
+    assert kit_key.named_actions(["kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]) == [
+        "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext",
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="kms:Get\\*"):
+        kit_key.named_actions(["kms:Get*"])
+
+
+def test_memory_service_role_uses_the_key_by_named_actions(synthesized) -> None:
+    policy = synthesized.template_json("dev", "stateful")["Resources"]["AgentMemoryServiceRoleDefaultPolicy4A1061F6"]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert sorted(statement["Action"]) == [
+        "kms:CreateGrant", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey",
+        "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+    ]  # fmt: skip
+    assert statement["Resource"] == {"Fn::GetAtt": ["EncryptionKey3A692D6E", "Arn"]}
 
 
 @pytest.mark.parametrize(("env", "days"), [("dev", 30), ("prod", 90)])
@@ -96,7 +187,9 @@ def test_memory_expiry_below_the_l2_minimum_is_passed_through(tmp_path) -> None:
 
     app = cdk.App(outdir=str(tmp_path))
     stack = cdk.Stack(app, "S")
-    key = KitKey(stack, "K", removal_policy=cdk.RemovalPolicy.DESTROY).key
+    key = KitKey(
+        stack, "K", removal_policy=cdk.RemovalPolicy.DESTROY, log_group_prefix="/agent-kit/t", runtime_names=()
+    ).key
     AgentMemory(
         stack,
         "M",

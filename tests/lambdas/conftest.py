@@ -215,6 +215,11 @@ def _start_workflow(synthesized: SynthesizedHandoff, monkeypatch: pytest.MonkeyP
             )
             tokens[json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}, sort_keys=True)] = created["FunctionArn"]
             ledger_prefix = props["Environment"]["Variables"]["LEDGER_PREFIX"]
+            # The handlers share this process: each literal variable a function gets is set, so a
+            # setting only one function has (the approval's APPROVAL_ALLOW_SELF) is the template's.
+            for name, value in props["Environment"]["Variables"].items():
+                if isinstance(value, str):
+                    monkeypatch.setenv(name, value)
         for token in synthesized.definition_parts:
             if (
                 isinstance(token, dict)

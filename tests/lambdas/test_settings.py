@@ -14,8 +14,16 @@ VALID = {
 
 def test_every_variable_is_listed_with_a_description() -> None:
     listed = Settings.variables()
-    assert set(listed) == {"IDEMPOTENCY_TABLE", "MEMORY_ID", "LEDGER_PREFIX", "AWS_REGION"}
+    assert set(listed) == {"IDEMPOTENCY_TABLE", "MEMORY_ID", "LEDGER_PREFIX", "AWS_REGION", "APPROVAL_ALLOW_SELF"}
     assert all(listed.values())
+
+
+def test_self_approval_is_off_unless_the_environment_turns_it_on() -> None:
+    assert load_settings(VALID).approval_allow_self is False
+    assert load_settings({**VALID, "APPROVAL_ALLOW_SELF": "true"}).approval_allow_self is True
+    assert load_settings({**VALID, "APPROVAL_ALLOW_SELF": "false"}).approval_allow_self is False
+    with pytest.raises(SettingsError, match="APPROVAL_ALLOW_SELF='maybe': expected true or false"):
+        load_settings({**VALID, "APPROVAL_ALLOW_SELF": "maybe"})
 
 
 def test_valid_settings_and_an_optional_region() -> None:

@@ -8,28 +8,31 @@ Lambda runtime and layer, or SendTaskFailure's `cause` (moto drops it).
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import boto3
 import botocore.client
 import pytest
-from handoff.approve import decide
+from handoff.approve import SelfApprovalRefused, decide
+
+from kit_contracts.handoff import idempotency_key
 
 ACTOR = "user-42"
 SESSION = "5b4a1c0e-9f57-4c43-9a55-2b8f3a1f6d10"
+# moto's identity for the test credentials: an approver who is not ACTOR.
+MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
 
 
-def detail(**request: Any) -> dict[str, Any]:
+def detail(*, actor_id: str = ACTOR, **request: Any) -> dict[str, Any]:
+    """The event detail the MCP server would put: its key is the one the workflow recomputes."""
     body = {"application_name": "payments-api", "region": "eu-west-1", "cost_center": "CC-1234", **request}
-    key = hashlib.sha256(json.dumps(body, sort_keys=True).encode() + uuid.uuid4().bytes).hexdigest()
     return {
         "schema_version": "1",
         "kind": "sandbox_account",
-        "idempotency_key": key,
-        "actor_id": ACTOR,
+        "idempotency_key": idempotency_key(actor_id, "sandbox_account", body),
+        "actor_id": actor_id,
         "session_id": SESSION,
         "requested_at": datetime.now(UTC).isoformat(),
         "request": body,
@@ -61,9 +64,11 @@ def test_happy_path_runs_the_step_and_records_the_outcome(workflow) -> None:
     request = detail()
     execution = workflow.start(request, name="happy")
     assert workflow.wait(execution)["status"] == "SUCCEEDED"
+    # Validate comes before the claim, so only a verified key is ever claimed (a forged event
+    # used to claim first).
     assert workflow.states_entered(execution) == [
-        "ClaimIdempotencyKey",
         "Validate",
+        "ClaimIdempotencyKey",
         "Execute",
         "RecordOutcome",
         "Done",
@@ -85,7 +90,7 @@ def test_the_same_event_twice_has_one_side_effect(workflow) -> None:
     assert workflow.wait(first)["status"] == "SUCCEEDED"
     second = workflow.start(request, name="second")  # EventBridge redelivery: a new execution
     assert workflow.wait(second)["status"] == "SUCCEEDED"
-    assert workflow.states_entered(second) == ["ClaimIdempotencyKey", "Duplicate"]
+    assert workflow.states_entered(second) == ["Validate", "ClaimIdempotencyKey", "Duplicate"]  # validate first
     assert workflow.ledger(request["idempotency_key"])["Version"] == 1
     assert outcomes(workflow, request["idempotency_key"]) == ["completed"]
 
@@ -97,8 +102,29 @@ def test_invalid_request_is_refused_before_any_side_effect(workflow) -> None:
     assert described["status"] == "FAILED"
     assert workflow.states_entered(execution)[-2:] == ["RecordInvalid", "Invalid"]
     assert workflow.ledger(request["idempotency_key"]) is None
+    assert workflow.claim(request["idempotency_key"]) is None  # refused before the claim
     text = memory_text(workflow, request["idempotency_key"], "invalid")
     assert "application_name" in text and "cost_center" in text and "nothing was done" in text
+    assert "Payments API!" not in text  # the refused values are not echoed into memory
+
+
+def test_a_forged_event_claims_nothing_and_the_victims_request_still_runs(workflow) -> None:
+    """Someone able to put events pre-claims the victim's key with other content."""
+    real = detail()
+    forged = {**detail(application_name="attacker-app"), "idempotency_key": real["idempotency_key"]}
+    execution = workflow.start(forged, name="forged")
+    assert workflow.wait(execution)["status"] == "FAILED"
+    assert workflow.states_entered(execution) == ["Validate", "RecordInvalid", "Invalid"]
+    assert workflow.claim(real["idempotency_key"]) is None
+    assert workflow.ledger(real["idempotency_key"]) is None
+    text = memory_text(workflow, real["idempotency_key"], "invalid")
+    assert "idempotency_key" in text and "attacker-app" not in text
+
+    victim = workflow.start(real, name="victim")
+    assert workflow.wait(victim)["status"] == "SUCCEEDED"
+    assert "Duplicate" not in workflow.states_entered(victim)
+    assert json.loads(workflow.ledger(real["idempotency_key"])["Value"])["application_name"] == "payments-api"
+    assert "completed" in outcomes(workflow, real["idempotency_key"])
 
 
 def test_a_failing_step_is_compensated_and_the_failure_recorded(workflow, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,15 +154,8 @@ def test_approval_accepted_runs_the_step(approval_workflow) -> None:
     execution = approval_workflow.start(request, name="approved")
     approval_workflow.wait_for_approval_token(request["idempotency_key"])
     assert approval_workflow.ledger(request["idempotency_key"]) is None  # nothing before the decision
-    assert (
-        decide(
-            table=approval_workflow.table_name,
-            key=request["idempotency_key"],
-            approve=True,
-            by="alice",
-            reason="ok",
-        )
-        == "approved"
+    assert decide(table=approval_workflow.table_name, key=request["idempotency_key"], approve=True, reason="ok") == (
+        "approved"
     )
     assert approval_workflow.wait(execution)["status"] == "SUCCEEDED"
     assert "AwaitApproval" in approval_workflow.states_entered(execution)
@@ -144,17 +163,77 @@ def test_approval_accepted_runs_the_step(approval_workflow) -> None:
     assert outcomes(approval_workflow, request["idempotency_key"]) == ["awaiting_approval", "completed"]
 
 
+def test_the_approval_records_the_approvers_arn_from_their_credentials(approval_workflow) -> None:
+    request = detail()
+    execution = approval_workflow.start(request, name="approved-by")
+    approval_workflow.wait_for_approval_token(request["idempotency_key"])
+    decide(table=approval_workflow.table_name, key=request["idempotency_key"], approve=True)
+    assert approval_workflow.wait(execution)["status"] == "SUCCEEDED"
+    output = json.loads(approval_workflow.sfn.describe_execution(executionArn=execution)["output"])
+    assert output["approval"]["by"] == MOTO_CALLER
+    assert f"Approved by {MOTO_CALLER}." in memory_text(approval_workflow, request["idempotency_key"], "completed")
+
+
+def test_the_claim_keeps_what_the_approver_is_shown(approval_workflow) -> None:
+    request = detail()
+    approval_workflow.start(request, name="shown")
+    approval_workflow.wait_for_approval_token(request["idempotency_key"])
+    claim = approval_workflow.claim(request["idempotency_key"])
+    assert claim["actor_id"] == {"S": ACTOR}
+    assert datetime.fromisoformat(claim["requested_at"]["S"]) == datetime.fromisoformat(request["requested_at"])
+    assert claim["summary"]["S"] == "sandbox account for 'payments-api' in eu-west-1 (cost center CC-1234)"
+    assert claim["approval_allow_self"] == {"BOOL": False}  # staging's setting
+
+
+def _session_as(role_session_name: str) -> boto3.Session:
+    """Credentials of an assumed-role session whose name is `role_session_name` (moto STS)."""
+    iam = boto3.client("iam", region_name="us-east-1")
+    role = iam.create_role(RoleName=f"approver-{role_session_name}", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    credentials = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=role, RoleSessionName=role_session_name
+    )["Credentials"]
+    return boto3.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    )
+
+
+def test_the_requester_cannot_approve_their_own_request(approval_workflow) -> None:
+    request = detail()
+    execution = approval_workflow.start(request, name="self")
+    approval_workflow.wait_for_approval_token(request["idempotency_key"])
+    requester = _session_as(ACTOR.upper())  # compared case-insensitively
+    with pytest.raises(SelfApprovalRefused, match=f"{ACTOR.upper()}.*requested by {ACTOR}"):
+        decide(table=approval_workflow.table_name, key=request["idempotency_key"], approve=True, session=requester)
+    assert approval_workflow.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING"
+    assert approval_workflow.ledger(request["idempotency_key"]) is None
+    # Withdrawing one's own request is not refused: rejecting does nothing irreversible.
+    decide(table=approval_workflow.table_name, key=request["idempotency_key"], approve=False, session=requester)
+    assert approval_workflow.wait(execution)["status"] == "SUCCEEDED"
+    assert approval_workflow.states_entered(execution)[-2:] == ["RecordRejected", "Rejected"]
+
+
+def test_self_approval_where_the_environment_allows_it(approval_workflow, monkeypatch: pytest.MonkeyPatch) -> None:
+    from handoff.settings import settings
+
+    monkeypatch.setenv("APPROVAL_ALLOW_SELF", "true")
+    settings.cache_clear()
+    request = detail()
+    execution = approval_workflow.start(request, name="self-allowed")
+    approval_workflow.wait_for_approval_token(request["idempotency_key"])
+    requester = _session_as(ACTOR)
+    assert decide(table=approval_workflow.table_name, key=request["idempotency_key"], approve=True, session=requester)
+    assert approval_workflow.wait(execution)["status"] == "SUCCEEDED"
+    assert approval_workflow.ledger(request["idempotency_key"]) is not None
+
+
 def test_approval_rejected_does_nothing_and_says_so(approval_workflow) -> None:
     request = detail()
     execution = approval_workflow.start(request, name="rejected")
     approval_workflow.wait_for_approval_token(request["idempotency_key"])
-    decide(
-        table=approval_workflow.table_name,
-        key=request["idempotency_key"],
-        approve=False,
-        by="bob",
-        reason="no budget",
-    )
+    decide(table=approval_workflow.table_name, key=request["idempotency_key"], approve=False, reason="no budget")
     assert approval_workflow.wait(execution)["status"] == "SUCCEEDED"
     assert approval_workflow.states_entered(execution)[-2:] == ["RecordRejected", "Rejected"]
     assert approval_workflow.ledger(request["idempotency_key"]) is None
@@ -167,4 +246,4 @@ def test_approval_rejected_does_nothing_and_says_so(approval_workflow) -> None:
 
 def test_deciding_on_an_unknown_handoff_is_a_clear_error(approval_workflow) -> None:
     with pytest.raises(LookupError, match="no handoff with idempotency key"):
-        decide(table=approval_workflow.table_name, key="0" * 64, approve=True, by="alice", reason="")
+        decide(table=approval_workflow.table_name, key="0" * 64, approve=True)

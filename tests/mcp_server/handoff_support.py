@@ -65,6 +65,7 @@ def handoff_rule_pattern() -> dict[str, Any]:
         approval_timeout=cdk.Duration.hours(1),
         log_retention=logs.RetentionDays.ONE_WEEK,
         removal_policy=removal,
+        log_group_prefix="/agent-kit/test",
     )
     rules = Template.from_stack(stack).find_resources("AWS::Events::Rule")
     assert len(rules) == 1, f"expected one rule in the Handoff construct, found {list(rules)}"

@@ -1,4 +1,10 @@
-"""Park the workflow for a human: keep the task token with the claim and tell the user."""
+"""Park the workflow for a human: keep the task token with the claim and tell the user.
+
+The task token is the approval itself: whoever holds it can approve. It is stored on the claim
+and nowhere else this function controls: the event is never logged (log_event=False overrides
+POWERTOOLS_LOGGER_LOG_EVENT), the tracer records neither the response nor an error, and an
+error leaves this function with the token redacted from its message and no chained cause.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +14,33 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from handoff import memory
-from handoff.claims import claim_key
+from handoff import claims, memory
 from handoff.observability import logger, metrics, tracer
 from handoff.settings import settings
 
 
+class ApprovalNotRequested(Exception):
+    """The claim could not be updated or the user not told; the message never holds the token."""
+
+
 def request_approval(task_token: str, detail: dict[str, Any]) -> None:
     table = boto3.resource("dynamodb", region_name=settings().region).Table(settings().idempotency_table)
+    # The token, what the approver is shown, and the requester the approve command compares
+    # them with; names through placeholders, as some are DynamoDB reserved words.
+    stored = {
+        claims.APPROVAL_TOKEN: task_token,
+        claims.APPROVAL_REQUESTED_AT: datetime.now(UTC).isoformat(),
+        claims.APPROVAL_ALLOW_SELF: settings().approval_allow_self,
+        claims.ACTOR_ID: detail["actor_id"],
+        claims.SUMMARY: detail["summary"],
+        claims.REQUESTED_AT: detail["requested_at"],
+    }
     table.update_item(
-        Key={"id": claim_key(detail["idempotency_key"])},
-        UpdateExpression="SET approval_token = :token, approval_requested_at = :now",
+        Key={"id": claims.claim_key(detail["idempotency_key"])},
+        UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in stored),
         ConditionExpression="attribute_exists(id)",
-        ExpressionAttributeValues={":token": task_token, ":now": datetime.now(UTC).isoformat()},
+        ExpressionAttributeNames={f"#{name}": name for name in stored},
+        ExpressionAttributeValues={f":{name}": value for name, value in stored.items()},
     )
     memory.record(
         kind=detail["kind"],
@@ -33,9 +53,16 @@ def request_approval(task_token: str, detail: dict[str, Any]) -> None:
     logger.info("approval requested", extra={"idempotency_key": detail["idempotency_key"]})
 
 
-@logger.inject_lambda_context
-@tracer.capture_lambda_handler
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler(capture_response=False, capture_error=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    request_approval(event["task_token"], event["detail"])
+    token = str(event["task_token"])
+    try:
+        request_approval(token, event["detail"])
+    except Exception as exc:
+        # The Lambda runtime logs an uncaught error's message and traceback, and Step Functions
+        # keeps it as the task's cause.
+        message = f"{type(exc).__name__}: {exc}".replace(token, "<task token>")
+        raise ApprovalNotRequested(message) from None
     return {}

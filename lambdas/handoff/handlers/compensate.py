@@ -17,7 +17,7 @@ def compensate(detail: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -25,9 +26,14 @@ class RecordInput(BaseModel):
     detail: dict[str, Any]
 
 
+# The approver's identity as `handoff.approve` sends it (their STS caller identity).
+APPROVER_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:[A-Za-z0-9+=,.@_/-]{1,512}$")
+
+
 def describe(outcome: str, detail: dict[str, Any], summary: str) -> str:
     if outcome == "completed":
-        return f"completed: {summary}. Result: {json.dumps(detail.get('execution', {}).get('result', {}))}"
+        result = json.dumps(detail.get("execution", {}).get("result", {}))
+        return f"completed: {summary}. Result: {result}{_approved_by(detail.get('approval'))}"
     error = detail.get("error") or {}
     cause = _cause(error)
     if outcome == "invalid":
@@ -37,6 +43,12 @@ def describe(outcome: str, detail: dict[str, Any], summary: str) -> str:
     compensation = detail.get("compensation")
     undone = f" Compensation: {json.dumps(compensation.get('result', compensation))}." if compensation else ""
     return f"failed: {summary}. Error: {cause}.{undone}"
+
+
+def _approved_by(approval: Any) -> str:
+    # Whoever held the task token wrote this output: only an ARN reaches the actor's memory.
+    by = approval.get("by") if isinstance(approval, dict) else None
+    return f" Approved by {by}." if isinstance(by, str) and APPROVER_ARN.match(by) else ""
 
 
 def _cause(error: dict[str, Any]) -> str:
@@ -60,7 +72,7 @@ def record(event: dict[str, Any]) -> str:
     )
 
 
-@logger.inject_lambda_context
+@logger.inject_lambda_context(log_event=False)  # never the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Where a confirmed handoff request goes: the Stage's EventBridge bus, or a local outbox.
 
-Exactly-once execution is the workflow's job: its first state claims the idempotency
+Exactly-once execution is the workflow's job: it validates the event, then claims the idempotency
 key, so a duplicate event ends as `Duplicate` with no side effect. The emitters add a
 second, cheaper guard so that repeating a confirmed request does not put a second event
 at all: the outbox dedupes on the key, and the EventBridge emitter keeps a record of the
