@@ -109,6 +109,22 @@ async def test_a_forged_actor_header_gets_nothing_of_the_victim(served: tuple[st
     assert events_of(data, actor_of(mode, "mallory")) == []
 
 
+def test_a_refusal_names_who_was_authenticated() -> None:
+    from mcp_server.caller import Identity
+    from mcp_server.protocol.wire import Callers
+
+    class Request:
+        headers = as_user("runtime-user-id", "mallory", **{ACTOR_ID_HEADER: "alice"})
+
+    class Ctx:
+        request = Request()
+        protocol_version = "2026-07-28"
+
+    refused = Callers(Identity("runtime-user-id", MEMORY_ID)).resolve(Ctx())  # type: ignore[arg-type]
+    # The refusal carries the authenticated actor, which the request log line records beside the claim.
+    assert refused.authenticated == "mallory" and "'alice'" in str(refused)  # type: ignore[union-attr]
+
+
 async def test_without_a_forged_header_another_users_tasks_are_not_found(
     served: tuple[str, InProcessServer, Path],
 ) -> None:

@@ -46,6 +46,11 @@ SESSION_RULE = f"1..{SESSION_ID_MAX} characters of [a-zA-Z0-9-_] starting with a
 class CallerContextError(ValueError):
     """No usable caller: the message names the header (or claim) that is missing, malformed or refused."""
 
+    def __init__(self, message: str, authenticated: str | None = None) -> None:
+        super().__init__(message)
+        # Who the platform did authenticate, when the refusal is of a claim beyond that: the log says both.
+        self.authenticated = authenticated
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -111,12 +116,14 @@ class Identity:
         if claimed and claimed != actor:
             raise CallerContextError(
                 f"refused header {c.ACTOR_ID_HEADER}={claimed[:80]!r}: it differs from the authenticated caller "
-                f"({self.describe()}); send your own id or none"
+                f"({self.describe()}); send your own id or none",
+                authenticated=actor,
             )
         memory = headers.get(c.MEMORY_ID_HEADER.lower())
         if memory and memory != self.memory_id:
             raise CallerContextError(
-                f"refused header {c.MEMORY_ID_HEADER}={memory[:80]!r}: results go to this environment's memory only"
+                f"refused header {c.MEMORY_ID_HEADER}={memory[:80]!r}: results go to this environment's memory only",
+                authenticated=actor,
             )
         session = _check(
             f"header {c.SESSION_ID_HEADER}",

@@ -32,7 +32,7 @@ class RequestLogMiddleware:
         actor = session = None
         if isinstance(caller, CallerContextError):
             if ctx.method not in QUIET_METHODS:  # the doors refuse the request, naming the header
-                logger.warning("caller refused: %s", caller)
+                logger.warning("caller refused: %s", caller, extra={"authenticated_actor": caller.authenticated})
         else:
             actor, session = caller.actor_id, caller.session_id
         with log_context(actor=actor, session=session):

@@ -115,7 +115,8 @@ class Callers:
             return caller  # 2026-07-28 has no sessions: each request stands alone
         if self._bind(session_id, caller.actor_id) != caller.actor_id:
             raise CallerContextError(
-                "refused: this MCP session was opened by another caller; open a session of your own (initialize)"
+                "refused: this MCP session was opened by another caller; open a session of your own (initialize)",
+                authenticated=caller.actor_id,
             )
         return caller
 
