@@ -8,68 +8,19 @@ this store exists for; only an OS crash can lose the last commits.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from mcp_server import constants as c
 from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore, require_terminal
 from mcp_server.store.quotas import Quota, result_size
-from mcp_server.store.sqlite_quotas import SCHEMA as QUOTA_SCHEMA
 from mcp_server.store.sqlite_quotas import charge_result, check_create
-from mcp_server.store.sqlite_schema import ADDED_COLUMNS, RENEW, RENEW_WITH_PROGRESS, SCHEMA, row_to_record
+from mcp_server.store.sqlite_recovery import SqliteRecovery
+from mcp_server.store.sqlite_schema import RENEW, RENEW_WITH_PROGRESS, row_to_record
 
 
-class SqliteTaskStore(TaskStore):
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # One connection shared by the engine's worker threads, serialised by a lock:
-        # SQLite allows one writer at a time anyway.
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._conn.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        with self._lock:
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(SCHEMA)
-            self._conn.executescript(QUOTA_SCHEMA)
-            # Files written before a column existed get it added (local stores outlive upgrades).
-            present = {row[1] for row in self._conn.execute("PRAGMA table_info(tasks)")}
-            for column in ADDED_COLUMNS:
-                if column not in present:
-                    try:
-                        self._conn.execute(f"ALTER TABLE tasks ADD COLUMN {column} TEXT")
-                    except sqlite3.OperationalError as exc:  # another process opening the file added it first
-                        if "duplicate column" not in str(exc):
-                            raise
-        # A second connection for point reads: under WAL it never waits for the writer, so
-        # tasks/get stays fast while hundreds of tasks record progress.
-        self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-        self._reader.row_factory = sqlite3.Row
-        self._read_lock = threading.Lock()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction that holds the file's write lock from its first statement."""
-        with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    @property
-    def reads_inline(self) -> bool:
-        return True
-
-    def _fetch(self, task_id: str) -> TaskRecord | None:
-        row = self._conn.execute("SELECT * FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
-        return row_to_record(row) if row else None
+class SqliteTaskStore(SqliteRecovery, TaskStore):
+    """The task store on SQLite: transitions here, recovery queries in sqlite_recovery.py."""
 
     def create(
         self, new: NewTask, now: float, lease_seconds: float, quota: Quota | None = None
@@ -285,55 +236,3 @@ class SqliteTaskStore(TaskStore):
         if record is None or record.owner != owner or record.expires_at < now:
             return None
         return record
-
-    def expired_leases(self, now: float, limit: int = 25) -> list[TaskRecord]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM tasks WHERE status = 'working' AND lease_expires_at < ?"
-                " ORDER BY lease_expires_at LIMIT ?",
-                (now, limit),
-            ).fetchall()
-        return [row_to_record(r) for r in rows]
-
-    def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
-        with self._lock:
-            cursor = self._conn.execute(
-                # The lost worker's open question goes with it: a re-run asks again if it must.
-                "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1,"
-                " updated_at = ?, input_requests = NULL, input_responses = NULL"
-                " WHERE task_id = ? AND status = 'working' AND lease_owner = ? AND lease_expires_at < ?",
-                (new_worker, now + lease_seconds, now, task_id, stale_worker, now),
-            )
-        return cursor.rowcount == 1
-
-    def unpublished(self, now: float, limit: int = 25) -> list[TaskRecord]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT * FROM tasks WHERE publish_due_at IS NOT NULL AND publish_due_at < ?"
-                " ORDER BY publish_due_at LIMIT ?",
-                (now, limit),
-            ).fetchall()
-        return [row_to_record(r) for r in rows]
-
-    def claim_publish(self, task_id: str, now: float, until: float) -> bool:
-        with self._lock:
-            cursor = self._conn.execute(
-                "UPDATE tasks SET publish_due_at = ? WHERE task_id = ? AND publish_due_at < ?",
-                (until, task_id, now),
-            )
-        return cursor.rowcount == 1
-
-    def mark_published(self, task_id: str) -> None:
-        with self._lock:
-            self._conn.execute("UPDATE tasks SET publish_due_at = NULL WHERE task_id = ?", (task_id,))
-
-    def purge_expired(self, now: float) -> int:
-        with self._lock:
-            self._conn.execute("DELETE FROM request_keys WHERE expires_at < ?", (int(now),))
-            cursor = self._conn.execute("DELETE FROM tasks WHERE expires_at < ?", (int(now),))
-        return cursor.rowcount
-
-    def close(self) -> None:
-        with self._lock, self._read_lock:
-            self._conn.close()
-            self._reader.close()

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS request_keys (
 """
 
 # Columns added after the first release of the schema, created on open where missing.
-ADDED_COLUMNS = ("input_requests", "input_responses")
+ADDED_COLUMNS = {"input_requests": "TEXT", "input_responses": "TEXT"}
 
 RENEW = (
     "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds"
