@@ -233,3 +233,42 @@ def test_a_taken_over_task_drops_the_lost_workers_question(store: TaskStore) -> 
     taken = store.get(task.task_id, "alice", NOW + LEASE + 1)
     assert taken is not None and taken.pending_input == {} and taken.wire_status == c.STATUS_WORKING
     assert store.provide_input(task.task_id, "alice", NOW + LEASE + 2, {"ask-1": ACCEPT}) is None
+
+
+def test_a_finished_task_shows_its_last_progress_not_a_stale_one(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    store.heartbeat(task.task_id, "w1", NOW + 1, LEASE, (650_000.0, 1_500_000.0, "650000 rows read (43%)"))
+    final = (1_500_000.0, 1_500_000.0, "1500000 rows read (100%)")
+    done = store.finish(
+        task.task_id, "w1", c.STATUS_COMPLETED, NOW + 2, result={"content": []}, publish_after=NOW, progress=final
+    )
+    assert (done.progress, done.total, done.status_message) == final
+    other, _ = store.create(new_task(), NOW, LEASE)
+    store.heartbeat(other.task_id, "w1", NOW + 1, LEASE, (10.0, 100.0, "10%"))
+    failed = store.finish(other.task_id, "w1", c.STATUS_FAILED, NOW + 2, message="boom", publish_after=NOW)
+    assert failed.status_message == "boom"
+
+
+def test_a_released_lease_is_taken_over_at_once_without_counting_an_attempt(store: TaskStore) -> None:
+    task, _ = store.create(new_task(worker="w1", resumable=True), NOW, LEASE)
+    assert not store.release(task.task_id, "someone-else", NOW + 1)
+    assert store.release(task.task_id, "w1", NOW + 1)
+    expired = [r for r in store.expired_leases(NOW + 1.5) if r.task_id == task.task_id]
+    assert expired and expired[0].handover
+    assert store.take_over(task.task_id, "w1", "w2", NOW + 2, LEASE, count_attempt=False)
+    moved = store.get(task.task_id, "alice", NOW + 2)
+    assert moved is not None and moved.attempts == 1 and moved.lease_owner == "w2" and not moved.handover
+
+
+def test_publication_attempts_are_counted_and_can_be_given_up(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    store.finish(task.task_id, "w1", c.STATUS_COMPLETED, NOW + 1, result={"content": []}, publish_after=NOW + 2)
+    assert store.claim_publish(task.task_id, NOW + 3, NOW + 10)
+    assert not store.claim_publish(task.task_id, NOW + 4, NOW + 10)  # taken until NOW + 10
+    assert store.claim_publish(task.task_id, NOW + 11, NOW + 20)
+    due = [r for r in store.unpublished(NOW + 21) if r.task_id == task.task_id]
+    assert due and due[0].publish_attempts == 2
+    store.abandon_publish(task.task_id)
+    assert [r for r in store.unpublished(NOW + 1_000) if r.task_id == task.task_id] == []
+    given_up = store.get(task.task_id, "alice", NOW + 21)
+    assert given_up is not None and given_up.publish_abandoned and given_up.status == c.STATUS_COMPLETED

@@ -237,14 +237,14 @@ def csv_dataset(path: Path, rows: int) -> dict[str, dict[str, float]]:
 class InProcessServer:
     """`app.build(...)` served by uvicorn on a loopback port in a background thread (for test-only tools)."""
 
-    def __init__(self, settings: Any, specs: list[Any] | None) -> None:
+    def __init__(self, settings: Any, specs: list[Any] | None, **parts: Any) -> None:
         import threading
 
         import uvicorn
         from mcp_server.app import build
 
         self.port = free_port()
-        self.assembled = build(settings.model_copy(update={"host": "127.0.0.1", "port": self.port}), specs)
+        self.assembled = build(settings.model_copy(update={"host": "127.0.0.1", "port": self.port}), specs, **parts)
         config = uvicorn.Config(self.assembled.app, host="127.0.0.1", port=self.port, log_level="warning")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -27,8 +27,9 @@ from mcp_server.protocol.dispatch import TasksExtension, TasksMiddleware
 from mcp_server.protocol.plain_tools import start_tool, task_tools
 from mcp_server.protocol.wire import Callers
 from mcp_server.request_logging import RequestLogMiddleware
+from mcp_server.result_blobs import FolderBlobs, ResultBlobs, S3Blobs
 from mcp_server.results_sink import AgentCoreMemorySink, NullSink, ResultSink, SqliteSink
-from mcp_server.sessions import SessionLog, transport_security
+from mcp_server.sessions import EngineGate, SessionLog, transport_security
 from mcp_server.settings import Settings
 from mcp_server.store.base import TaskStore
 from mcp_server.tooling import ToolSpec
@@ -47,6 +48,12 @@ def make_store(settings: Settings) -> TaskStore:
     from mcp_server.store.sqlite import SqliteTaskStore
 
     return SqliteTaskStore(settings.sqlite_path)
+
+
+def make_blobs(settings: Settings) -> ResultBlobs:
+    if settings.results_bucket:
+        return S3Blobs(settings.results_bucket, settings.region)
+    return FolderBlobs(settings.results_dir)
 
 
 def make_sink(settings: Settings) -> ResultSink:
@@ -77,9 +84,16 @@ class Assembled:
     app: Starlette
 
 
-def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: TaskStore | None = None) -> Assembled:
+def build(
+    settings: Settings,
+    specs: Sequence[ToolSpec] | None = None,
+    store: TaskStore | None = None,
+    sink: ResultSink | None = None,
+) -> Assembled:
     catalog = ToolCatalog(example_tools(settings) if specs is None else specs)
-    engine = TaskEngine(store or make_store(settings), make_sink(settings), settings, catalog)
+    engine = TaskEngine(
+        store or make_store(settings), sink or make_sink(settings), settings, catalog, blobs=make_blobs(settings)
+    )
     callers = Callers(Identity(settings.identity, settings.results_memory_id, settings.actor_id_claim))
     live = LiveTasks()  # progress and status of durable tasks, pushed to the 2025-era session that made them
     engine.outcomes.listeners.append(live)
@@ -108,6 +122,10 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
     @server.custom_route(c.PING_PATH, methods=["GET"])
     async def ping(_: Request) -> JSONResponse:
         # HealthyBusy keeps the platform from reaping the session while work runs here.
+        problem = engine.problem
+        if problem is not None:
+            body = {"status": "Unhealthy", "reason": problem, "time_of_last_update": int(engine.activity.last_change)}
+            return JSONResponse(body, status_code=503)
         status = "HealthyBusy" if engine.busy else "Healthy"
         return JSONResponse({"status": status, "time_of_last_update": int(engine.activity.last_change)})
 
@@ -124,6 +142,7 @@ def build(settings: Settings, specs: Sequence[ToolSpec] | None = None, store: Ta
     )
     per_session(server.session_manager)
     app.add_middleware(SessionLog, callers=callers)
+    app.add_middleware(EngineGate, problem=lambda: engine.problem)
     mcp_lifespan = app.router.lifespan_context
 
     @asynccontextmanager

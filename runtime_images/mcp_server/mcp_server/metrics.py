@@ -40,6 +40,20 @@ class TaskMetrics:
     def lost_worker_recovered(self, task_id: str, tool: str) -> None:
         self._emit({m.LOST_WORKER_RECOVERIES: (1, "Count")}, task_id=task_id, tool=tool)
 
+    def fault(self, task_id: str, tool: str, stage: str) -> None:
+        """A failure while finishing, publishing or renewing a task ended it (the process kept serving)."""
+        self._emit({m.TASK_FAULTS: (1, "Count")}, task_id=task_id, tool=tool, stage=stage)
+
+    def handed_over(self, task_id: str, tool: str) -> None:
+        self._emit({m.TASKS_HANDED_OVER: (1, "Count")}, task_id=task_id, tool=tool)
+
+    def publication_abandoned(self, task_id: str, tool: str) -> None:
+        self._emit({m.ABANDONED_PUBLICATIONS: (1, "Count")}, task_id=task_id, tool=tool)
+
+    def backlog(self, oldest_expired_lease_age_seconds: float) -> None:
+        """How long the oldest lost task has waited for a worker (0: none): the alarm's input."""
+        self._emit({m.OLDEST_EXPIRED_LEASE_AGE: (max(oldest_expired_lease_age_seconds, 0.0), "Seconds")})
+
     def _emit(self, values: dict[str, tuple[float, str]], **properties: str) -> None:
         # task_id/tool/status ride along as plain properties (searchable in Logs
         # Insights) rather than dimensions, which would make a metric per task.

@@ -7,7 +7,9 @@ opened, closed by its client, or asked for after it is gone (the SDK logs idle e
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable
 
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -80,3 +82,26 @@ class SessionLog:
             await send(message)
 
         await self.app(scope, receive, watch)
+
+
+class EngineGate:
+    """ASGI middleware: while the task engine cannot serve, /mcp answers a clear JSON-RPC error (HTTP 503).
+
+    Without it a request would reach a half-stopped engine and fail in ways that name nothing.
+    """
+
+    def __init__(self, app: ASGIApp, problem: Callable[[], str | None]) -> None:
+        self.app = app
+        self.problem = problem
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        problem = self.problem() if scope["type"] == "http" and scope.get("path") == c.MCP_PATH else None
+        if problem is None:
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps(
+            {"jsonrpc": "2.0", "id": None, "error": {"code": -32603, "message": f"the server cannot serve: {problem}"}}
+        ).encode()
+        headers = [(b"content-type", b"application/json"), (b"retry-after", b"30")]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

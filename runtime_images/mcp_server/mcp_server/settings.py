@@ -77,7 +77,11 @@ class Settings(EnvSettings):
         30.0, ge=0.2, le=3600, validation_alias="TASK_LEASE_SECONDS", description="a running task's lease"
     )
     default_ttl_seconds: int = Field(
-        86_400, ge=1, le=31_536_000, validation_alias="TASK_DEFAULT_TTL_SECONDS", description="task ttl if none asked"
+        7 * 86_400,
+        ge=1,
+        le=31_536_000,
+        validation_alias="TASK_DEFAULT_TTL_SECONDS",
+        description="how long a task and its result are kept when the client asks for no ttl",
     )
     max_ttl_seconds: int = Field(
         7 * 86_400, ge=1, le=31_536_000, validation_alias="TASK_MAX_TTL_SECONDS", description="longest ttl granted"
@@ -148,6 +152,27 @@ class Settings(EnvSettings):
         validation_alias="QUOTA_RESULT_BYTES_PER_DAY",
         description="bytes of task results an actor may store per UTC day",
     )
+    publish_max_attempts: int = Field(
+        8,
+        ge=1,
+        le=100,
+        validation_alias="PUBLISH_MAX_ATTEMPTS",
+        description="sweeper writes of an unwritten result event (with backoff) before giving up",
+    )
+    runtime_max_lifetime_seconds: int | None = Field(
+        None,
+        ge=60,
+        le=28_800,
+        validation_alias="RUNTIME_MAX_LIFETIME_SECONDS",
+        description="the runtime's max session lifetime: work that cannot finish in it is refused or handed over",
+    )
+    results_bucket: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        validation_alias="RESULTS_BUCKET",
+        description="S3 bucket for results too large for the task store (unset: a folder next to the store)",
+        json_schema_extra={"expected": "an S3 bucket name"},
+    )
     task_list_page_size: int = Field(
         50, ge=1, le=1000, validation_alias="TASK_LIST_PAGE_SIZE", description="tasks per tasks/list page"
     )
@@ -207,6 +232,11 @@ class Settings(EnvSettings):
     @property
     def result_sink_path(self) -> Path:
         return self.sink_sqlite_path or self.sqlite_path.with_name("results.sqlite3")
+
+    @property
+    def results_dir(self) -> Path:
+        """Local mode: large results in this folder, next to the task store."""
+        return self.sqlite_path.with_name("results")
 
     @property
     def handoff_outbox_path(self) -> Path:

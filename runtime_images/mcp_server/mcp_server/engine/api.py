@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
+
 from mcp_server import constants as c
 from mcp_server.caller import Caller
 from mcp_server.engine.blocking import blocking
@@ -23,12 +25,15 @@ from mcp_server.engine.catalog import ToolCatalog
 from mcp_server.engine.outcomes import Outcomes
 from mcp_server.engine.worker import Worker
 from mcp_server.logs import log_context
+from mcp_server.result_blobs import MAX_READ_BYTES, ResultBlobs, large_result
 from mcp_server.settings import Settings
 from mcp_server.store.base import NewTask, TaskRecord, TaskStore
 
 logger = logging.getLogger(__name__)
 
 ELICIT_ACTIONS = ("accept", "decline", "cancel")
+# A task's arguments are stored with it (DynamoDB items are at most 400 KB).
+MAX_ARGUMENT_BYTES = 64 * 1024
 # An answer is stored with its task (DynamoDB items are at most 400 KB).
 MAX_ANSWER_BYTES = 64 * 1024
 
@@ -40,6 +45,10 @@ class TaskNotFound(LookupError):
 
 class AnswerRejected(ValueError):
     """An answer the task cannot take; the message names the field and what was expected."""
+
+
+class CreateRefused(ValueError):
+    """The task was not created (nothing stored): the message says why and what to do instead."""
 
 
 @dataclass(frozen=True)
@@ -65,12 +74,28 @@ class TaskService:
         settings: Settings,
         worker: Worker,
         outcomes: Outcomes,
+        session_ends_at: Callable[[], float | None] = lambda: None,
+        blobs: ResultBlobs | None = None,
     ) -> None:
         self.store = store
         self.catalog = catalog
         self.settings = settings
         self.worker = worker
         self.outcomes = outcomes
+        self._session_ends_at = session_ends_at
+        self.blobs = blobs
+
+    def handover_margin(self) -> float:
+        """How long before the session's end resumable work is handed over (a few leases, at least a minute)."""
+        return max(60.0, 3 * self.settings.lease_seconds)
+
+    def time_left(self) -> float | None:
+        ends = self._session_ends_at()
+        return None if ends is None else ends - time.time()
+
+    def ending_soon(self) -> bool:
+        left = self.time_left()
+        return left is not None and left <= self.handover_margin()
 
     async def create(
         self,
@@ -87,7 +112,18 @@ class TaskService:
         store.quotas.QuotaExceeded (nothing stored) when the caller is over a quota.
         """
         spec = self.catalog.spec(tool_name)
-        self.catalog.validate(tool_name, arguments)
+        # Only what the tool declares is stored, as JSON, and only so much of it.
+        arguments = pydantic_core.to_jsonable_python(self.catalog.validate(tool_name, arguments))
+        size = len(json.dumps(arguments))
+        if size > MAX_ARGUMENT_BYTES:
+            raise CreateRefused(f"arguments: expected at most {MAX_ARGUMENT_BYTES} bytes of JSON, got {size}")
+        left = self.time_left()
+        if left is not None and not spec.resumable and spec.max_duration_seconds > left - self.handover_margin():
+            raise CreateRefused(
+                f"{tool_name} may run up to {spec.max_duration_seconds:g} s, but this runtime session ends in "
+                f"{max(left, 0):.0f} s (the runtime's max lifetime) and {tool_name} cannot resume elsewhere: "
+                "start it from a new session"
+            )
         ttl = min(ttl_seconds or self.settings.default_ttl_seconds, self.settings.max_ttl_seconds)
         new = NewTask(
             task_id=str(uuid.uuid4()),
@@ -188,6 +224,23 @@ class TaskService:
             logger.info("task input provided", extra={"answers": len(checked)})
         self.worker.wake(record.task_id)
         return updated
+
+    async def read_result(self, caller: Caller, task_id: str, offset: int, length: int) -> tuple[bytes, dict[str, Any]]:
+        """Part of the caller's large result: (bytes from offset, its details); TaskNotFound / ValueError otherwise."""
+        record = await self.load(caller, task_id)
+        details = large_result(record.result) if record.status == c.STATUS_COMPLETED else None
+        if details is None or self.blobs is None:
+            raise ValueError(
+                f"task {task_id!r} has no large result to read: use get_task_result (status {record.wire_status})"
+            )
+        if offset < 0 or offset > details["bytes"]:
+            raise ValueError(f"offset={offset}: expected 0..{details['bytes']}")
+        length = max(1, min(length, MAX_READ_BYTES))
+        try:
+            data = await blocking(self.blobs.read, record.owner, task_id, offset, length)
+        except FileNotFoundError:
+            raise ValueError(f"task {task_id!r}: its large result has expired or was removed") from None
+        return data, details
 
 
 def check_answer(where: str, answer: Any) -> dict[str, Any]:

@@ -88,6 +88,11 @@ class DurableContext(TaskContext):
         self._dirty = False
         return self._progress
 
+    def keep_progress(self) -> None:
+        """The last report taken was not written: write it with the next renewal."""
+        if self._progress is not None:
+            self._dirty = True
+
     @property
     def last_progress(self) -> Progress | None:
         return self._progress

@@ -42,6 +42,7 @@ class _Running:
     last_renew: float
     lost: str | None = None
     session: str | None = None
+    resumable: bool = False
 
 
 class Worker:
@@ -64,6 +65,8 @@ class Worker:
         # Running tasks of this process waiting for an answer: set when one arrives here.
         self._answered: dict[str, anyio.Event] = {}
         self._tg: TaskGroup | None = None
+        # When lease renewals began failing (None while they succeed): the engine's health.
+        self.store_failing_since: float | None = None
 
     def attach(self, tg: TaskGroup | None) -> None:
         """The task group runs spawned work; None once the engine stops."""
@@ -90,6 +93,26 @@ class Worker:
             running.ctx.mark_cancelled()
             running.scope.cancel()
 
+    async def hand_over_resumable(self) -> int:
+        """Release every resumable task running here (this session ends soon); another session continues it.
+
+        The work here stops without finishing; the task stays `working`, free for the next take-over.
+        """
+        handed = 0
+        for task_id, running in list(self._running.items()):
+            if not running.resumable or running.lost is not None:
+                continue
+            try:
+                released = await blocking(self.store.release, task_id, self.worker_id, time.time())
+            except Exception:
+                logger.exception("releasing a task for hand-over failed; its lease runs out instead")
+                continue
+            running.lost = "handed over" if released else "lost"
+            running.ctx.mark_cancelled()
+            running.scope.cancel()
+            handed += int(released)
+        return handed
+
     def wake(self, task_id: str) -> None:
         """An answer to the task's question was stored: if the work waits here, look now."""
         waiter = self._answered.get(task_id)
@@ -111,21 +134,37 @@ class Worker:
 
         ctx = DurableContext(record.task_id, record.attempts, progressed, ask)
         running = _Running(
-            anyio.CancelScope(), ctx, record.owner, last_renew=time.monotonic(), session=record.session_id
+            anyio.CancelScope(),
+            ctx,
+            record.owner,
+            last_renew=time.monotonic(),
+            session=record.session_id,
+            resumable=record.resumable,
         )
         self._running[record.task_id] = running
         ending: Ending | None = None
-        with self.activity.working():
-            try:
-                with running.scope:
-                    ending = await self._execute(record, ctx)
-            finally:
-                self._running.pop(record.task_id, None)
-        if running.lost is None and ending is not None:
-            status, result, error, message = ending
-            await self.outcomes.finish(
-                record.task_id, self.worker_id, status, result=result, error=error, message=message
-            )
+        # Nothing may escape this coroutine: it runs in the engine's task group, and an exception
+        # there would stop every task and the server with them. A fault ends this task only.
+        try:
+            with self.activity.working():
+                try:
+                    with running.scope:
+                        ending = await self._execute(record, ctx)
+                finally:
+                    self._running.pop(record.task_id, None)
+            if running.lost is None and ending is not None:
+                status, result, error, message = ending
+                await self.outcomes.finish(
+                    record,
+                    self.worker_id,
+                    status,
+                    result=result,
+                    error=error,
+                    message=message,
+                    progress=ctx.last_progress,
+                )
+        except Exception as exc:
+            await self.outcomes.fault(record, self.worker_id, "finished", exc)
 
     async def _execute(self, record: TaskRecord, ctx: DurableContext) -> Ending:
         spec = self.catalog.spec(record.tool)
@@ -206,36 +245,47 @@ class Worker:
         wake_every = min(renew_every, max(settings.progress_write_seconds, 0.05))
         while True:
             await anyio.sleep(wake_every)
-            now = time.monotonic()
-            batch = [
-                (task_id, running)
-                for task_id, running in list(self._running.items())
-                if running.lost is None and (running.ctx.dirty or now - running.last_renew >= renew_every)
-            ]
-            if not batch:
-                continue
-            items = [
-                (task_id, running.ctx.take_progress() if running.ctx.dirty else None) for task_id, running in batch
-            ]
             try:
-                lost = set(
-                    await blocking(
-                        self.store.heartbeat_many, self.worker_id, time.time(), settings.lease_seconds, items
-                    )
-                )
+                await self._renew_once(renew_every)
             except Exception:
-                # A transient store error: the work goes on; the lease has slack for a few misses.
-                logger.exception("lease renewal of %d tasks failed", len(batch))
-                continue
-            for task_id, running in batch:
-                if task_id in lost:
-                    await self._stop_lost(task_id, running)
-                else:
-                    running.last_renew = now
+                # Supervised: one bad round (a store outage, a listener bug) is logged, not fatal.
+                logger.exception("lease renewal round failed; the next one runs as usual")
+
+    async def _renew_once(self, renew_every: float) -> None:
+        settings = self.settings
+        now = time.monotonic()
+        batch = [
+            (task_id, running)
+            for task_id, running in list(self._running.items())
+            if running.lost is None and (running.ctx.dirty or now - running.last_renew >= renew_every)
+        ]
+        if not batch:
+            return
+        items = [(task_id, running.ctx.take_progress() if running.ctx.dirty else None) for task_id, running in batch]
+        try:
+            lost = set(
+                await blocking(self.store.heartbeat_many, self.worker_id, time.time(), settings.lease_seconds, items)
+            )
+        except Exception:
+            # A transient store error: the work goes on; the lease has slack for a few misses.
+            logger.exception("lease renewal of %d tasks failed", len(batch))
+            self.store_failing_since = self.store_failing_since or time.time()
+            for _, running in batch:
+                running.ctx.keep_progress()  # the report is written with the next round instead
+            return
+        self.store_failing_since = None
+        for task_id, running in batch:
+            if task_id in lost:
+                await self._stop_lost(task_id, running)
+            else:
+                running.last_renew = now
 
     async def _stop_lost(self, task_id: str, running: _Running) -> None:
-        current = await blocking(self.store.get, task_id, running.owner, time.time())
-        running.lost = current.status if current is not None else "gone"
+        try:
+            current = await blocking(self.store.get, task_id, running.owner, time.time())
+            running.lost = current.status if current is not None else "gone"
+        except Exception:
+            running.lost = "lost"  # the lease is gone whatever the read says: stop the work anyway
         running.ctx.mark_cancelled()
         with log_context(task_id=task_id, actor=running.owner, session=running.session):
             logger.info("task lease lost (%s); stopping its work", running.lost)

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from mcp_server import constants as c
 from mcp_server.caller import Caller, CallerContextError
-from mcp_server.engine.api import TaskNotFound, TaskService
+from mcp_server.engine.api import CreateRefused, TaskNotFound, TaskService
 from mcp_server.engine.views import QUOTA_EXCEEDED
 from mcp_server.live import LiveTasks
 from mcp_server.protocol import tasks_2025, tasks_2026
@@ -103,6 +103,8 @@ class TasksMiddleware:
             )
         except ValidationError as exc:
             return error_result(validation_message(spec.name, exc), modern)
+        except CreateRefused as exc:
+            return error_result(str(exc), modern)
         except QuotaExceeded as exc:
             raise MCPError(code=QUOTA_EXCEEDED, message=str(exc), data=exc.data()) from None
         poll_ms = self.tasks.settings.poll_interval_ms

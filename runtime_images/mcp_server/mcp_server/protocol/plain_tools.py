@@ -18,8 +18,9 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 from mcp_server import constants as c
 from mcp_server.caller import Caller, CallerContextError
 from mcp_server.engine import views
-from mcp_server.engine.api import AnswerRejected, TaskNotFound, TaskService
+from mcp_server.engine.api import AnswerRejected, CreateRefused, TaskNotFound, TaskService
 from mcp_server.protocol.wire import current_caller, iso, validation_message
+from mcp_server.result_blobs import MAX_READ_BYTES
 from mcp_server.store.base import TaskRecord
 from mcp_server.store.quotas import QuotaExceeded
 from mcp_server.tooling import ToolSpec
@@ -45,6 +46,15 @@ class TaskStatus(BaseModel):
     created_at: str
     last_updated_at: str
     poll_interval_ms: int
+
+
+class ResultPart(BaseModel):
+    task_id: str
+    offset: int
+    text: str = Field(description="this part of the result's JSON")
+    total_bytes: int
+    sha256: str = Field(description="of the whole result, to check the parts put together")
+    next_offset: int | None = Field(description="where the next part starts; null once the end was read")
 
 
 def _status(record: TaskRecord, tasks: TaskService) -> TaskStatus:
@@ -94,6 +104,8 @@ def start_tool(spec: ToolSpec, tasks: TaskService) -> Tool:
             record = await tasks.create(caller, spec.name, arguments, request_key=request_key)
         except ValidationError as exc:
             raise ToolError(validation_message(spec.name, exc)) from None
+        except CreateRefused as exc:
+            raise ToolError(str(exc)) from None
         except QuotaExceeded as exc:
             raise ToolError(str(exc)) from None
         return _status(record, tasks)
@@ -179,6 +191,30 @@ def task_tools(tasks: TaskService) -> list[Tool]:
             raise ToolError(str(exc)) from None
         return _status(updated, tasks)
 
+    async def read_task_result(
+        task_id: TaskId,
+        ctx: Context[Any, Any],
+        offset: Annotated[int, Field(ge=0, description="byte offset to read from (0, then each next_offset)")] = 0,
+        max_bytes: Annotated[
+            int, Field(ge=1, le=MAX_READ_BYTES, description="how much to read at most")
+        ] = MAX_READ_BYTES // 4,
+    ) -> ResultPart:
+        """Read part of one of your tasks' large results (get_task_result links to it): JSON text, in parts."""
+        caller = _caller(ctx, tasks)
+        try:
+            data, details = await tasks.read_result(caller, task_id, offset, max_bytes)
+        except (TaskNotFound, ValueError) as exc:
+            raise ToolError(str(exc)) from None
+        end = offset + len(data)
+        return ResultPart(
+            task_id=task_id,
+            offset=offset,
+            text=data.decode("ascii", errors="replace"),
+            total_bytes=details["bytes"],
+            sha256=details["sha256"],
+            next_offset=end if end < details["bytes"] else None,
+        )
+
     async def cancel_task(task_id: TaskId, ctx: Context[Any, Any]) -> TaskStatus:
         """Cancel one of your running tasks."""
         caller = _caller(ctx, tasks)
@@ -195,4 +231,5 @@ def task_tools(tasks: TaskService) -> list[Tool]:
         Tool.from_function(get_task_result, structured_output=False),
         Tool.from_function(answer_task),
         Tool.from_function(cancel_task),
+        Tool.from_function(read_task_result),
     ]

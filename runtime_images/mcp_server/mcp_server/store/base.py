@@ -67,6 +67,12 @@ class TaskRecord:
     # answers received so far (key -> an ElicitResult). Set and cleared by the worker.
     input_requests: dict[str, Any] | None = None
     input_responses: dict[str, Any] | None = None
+    # Writes of the result event tried by sweepers after its finisher's own; given up on past a bound.
+    publish_attempts: int = 0
+    publish_abandoned: bool = False
+    # The worker released the lease on purpose (its session was ending): the next take-over is a
+    # hand-over, not a lost worker, and costs no attempt.
+    handover: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -149,8 +155,11 @@ class TaskStore(abc.ABC):
         message: str | None = None,
         publish_after: float,
         quota: Quota | None = None,
+        progress: Progress | None = None,
     ) -> TaskRecord:
         """Move a working task this worker owns to a terminal status; raise LeaseLost otherwise.
+
+        `progress` is the work's last report: a finished task shows it, not an older one.
 
         With a quota and a result, the result's bytes count against the owner's day; over it,
         QuotaExceeded and nothing is written (the worker then ends the task failed, without it).
@@ -190,7 +199,9 @@ class TaskStore(abc.ABC):
 
     @abc.abstractmethod
     def claim_publish(self, task_id: str, now: float, until: float) -> bool:
-        """Take an overdue publication (so one server writes it at a time); False if someone else did."""
+        """Take an overdue publication until `until` (one writer at a time; publish_attempts + 1).
+
+        False if someone else took it first."""
 
     @abc.abstractmethod
     def mark_published(self, task_id: str) -> None:
@@ -201,8 +212,28 @@ class TaskStore(abc.ABC):
         """Working tasks whose lease ran out (their worker is gone)."""
 
     @abc.abstractmethod
-    def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
-        """Lease a task whose lease by `stale_worker` expired to `new_worker` (attempts + 1)."""
+    def take_over(
+        self,
+        task_id: str,
+        stale_worker: str,
+        new_worker: str,
+        now: float,
+        lease_seconds: float,
+        *,
+        count_attempt: bool = True,
+    ) -> bool:
+        """Lease a task whose lease by `stale_worker` expired to `new_worker` (attempts + 1 unless a hand-over)."""
+
+    @abc.abstractmethod
+    def release(self, task_id: str, worker_id: str, now: float) -> bool:
+        """The worker gives its lease up on purpose (its session ends): the task is at once free to take over.
+
+        The next take-over is a hand-over (`handover` set), not a lost worker. False if not held.
+        """
+
+    @abc.abstractmethod
+    def abandon_publish(self, task_id: str) -> None:
+        """Give up writing the task's result event (after its retries): nothing more is due, and it says so."""
 
     @abc.abstractmethod
     def purge_expired(self, now: float) -> int:
@@ -210,6 +241,24 @@ class TaskStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+
+@dataclass(frozen=True)
+class FinalProgress:
+    """What a terminal transition writes of progress: the last report, so a finished task shows no stale one."""
+
+    replace_message: bool
+    message: str | None
+    progress: float | None
+    total: float | None
+
+
+def final_progress(message: str | None, progress: Progress | None) -> FinalProgress:
+    # An explicit message (a failure's reason) wins; else the last progress report's own message.
+    replace = message is not None or progress is not None
+    text = message if message is not None else progress[2] if progress is not None else None
+    value, total = (progress[0], progress[1]) if progress is not None else (None, None)
+    return FinalProgress(replace, text, value, total)
 
 
 def require_terminal(status: str) -> None:

@@ -14,7 +14,15 @@ from typing import Any
 
 from mcp_server import constants as c
 from mcp_server.store import dynamodb_quotas as quotas
-from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore, require_terminal
+from mcp_server.store.base import (
+    LeaseLost,
+    NewTask,
+    Progress,
+    TaskRecord,
+    TaskStore,
+    final_progress,
+    require_terminal,
+)
 from mcp_server.store.dynamodb_access import OWNER_INDEX
 from mcp_server.store.dynamodb_items import (
     LEASE_STATE_PUBLISHING,
@@ -131,6 +139,7 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
         message: str | None = None,
         publish_after: float,
         quota: Quota | None = None,
+        progress: Progress | None = None,
     ) -> TaskRecord:
         require_terminal(status)
         held = self._get_item(task_id)
@@ -161,12 +170,23 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
                 sets.append(f"#{name} = :{name}")
                 names[f"#{name}"] = name
                 values[f":{name}"] = json.dumps(value)
-        if message is not None:
+        final = final_progress(message, progress)
+        removes = ["lease_owner"]
+        if final.progress is not None:
+            sets.append("progress = :p")
+            values[":p"] = float(final.progress)
+        if final.total is not None:
+            sets.append("#t = :t")
+            names["#t"] = "total"
+            values[":t"] = float(final.total)
+        if final.message is not None:
             sets.append("status_message = :m")
-            values[":m"] = message
+            values[":m"] = final.message
+        elif final.replace_message:
+            removes.append("status_message")
         end = self._update_request(
             task_id,
-            UpdateExpression="SET " + ", ".join(sets) + " REMOVE lease_owner ADD completions :one",
+            UpdateExpression="SET " + ", ".join(sets) + " REMOVE " + ", ".join(removes) + " ADD completions :one",
             ConditionExpression="#s = :working AND lease_owner = :me",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=to_av(values),

@@ -62,6 +62,9 @@ def from_item(item: dict[str, Any]) -> TaskRecord:
         request_key=raw.get("request_key"),
         input_requests=_json_map(raw.get("input_requests")),
         input_responses=_json_map(raw.get("input_responses")),
+        publish_attempts=int(raw.get("publish_attempts", 0)),
+        publish_abandoned=bool(raw.get("publish_abandoned", False)),
+        handover=bool(raw.get("handover", False)),
     )
 
 

@@ -20,14 +20,23 @@ class RecoveryQueries(TableAccess):
         records = [from_item(i) for i in response.get("Items", [])]
         return [r for r in records if r.status == c.STATUS_WORKING]
 
-    def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
+    def take_over(
+        self,
+        task_id: str,
+        stale_worker: str,
+        new_worker: str,
+        now: float,
+        lease_seconds: float,
+        *,
+        count_attempt: bool = True,
+    ) -> bool:
         try:
             self._update(
                 task_id,
                 # The lost worker's open question goes with it: a re-run asks again if it must.
                 UpdateExpression=(
                     "SET lease_owner = :new, lease_expires_at = :lease, updated_at = :now ADD attempts :one"
-                    " REMOVE input_requests, input_responses"
+                    " REMOVE input_requests, input_responses, handover"
                 ),
                 ConditionExpression="#s = :working AND lease_owner = :stale AND lease_expires_at < :now",
                 ExpressionAttributeNames={"#s": "status"},
@@ -36,10 +45,25 @@ class RecoveryQueries(TableAccess):
                         ":new": new_worker,
                         ":lease": now + lease_seconds,
                         ":now": now,
-                        ":one": 1,
+                        ":one": int(count_attempt),
                         ":working": c.STATUS_WORKING,
                         ":stale": stale_worker,
                     }
+                ),
+            )
+        except LeaseLost:
+            return False
+        return True
+
+    def release(self, task_id: str, worker_id: str, now: float) -> bool:
+        try:
+            self._update(
+                task_id,
+                UpdateExpression="SET lease_expires_at = :now, updated_at = :now, handover = :yes",
+                ConditionExpression="#s = :working AND lease_owner = :me",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=to_av(
+                    {":now": now, ":yes": True, ":working": c.STATUS_WORKING, ":me": worker_id}
                 ),
             )
         except LeaseLost:
@@ -60,9 +84,11 @@ class RecoveryQueries(TableAccess):
         try:
             self._update(
                 task_id,
-                UpdateExpression="SET lease_expires_at = :until",
+                UpdateExpression="SET lease_expires_at = :until ADD publish_attempts :one",
                 ConditionExpression="lease_state = :publishing AND lease_expires_at < :now",
-                ExpressionAttributeValues=to_av({":until": until, ":now": now, ":publishing": LEASE_STATE_PUBLISHING}),
+                ExpressionAttributeValues=to_av(
+                    {":until": until, ":now": now, ":publishing": LEASE_STATE_PUBLISHING, ":one": 1}
+                ),
             )
         except LeaseLost:
             return False
@@ -70,6 +96,14 @@ class RecoveryQueries(TableAccess):
 
     def mark_published(self, task_id: str) -> None:
         self._update(task_id, UpdateExpression="REMOVE lease_state, lease_expires_at")
+
+    def abandon_publish(self, task_id: str) -> None:
+        # Off the lease index: no sweeper offers it again.
+        self._update(
+            task_id,
+            UpdateExpression="SET publish_abandoned = :yes REMOVE lease_state, lease_expires_at",
+            ExpressionAttributeValues=to_av({":yes": True}),
+        )
 
     def purge_expired(self, now: float) -> int:
         # The table's TTL attribute deletes expired items; reads already hide them.

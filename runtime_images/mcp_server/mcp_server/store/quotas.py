@@ -14,6 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+# result_blobs.LARGE_RESULT_META (restated: the store imports nothing of the engine).
+LARGE_RESULT_META = "io.agentkit/large-result"
+
 RUNNING = "running_tasks"
 PER_MINUTE = "tasks_per_minute"
 BYTES_PER_DAY = "result_bytes_per_day"
@@ -67,4 +70,8 @@ def day_window(now: float) -> tuple[int, int]:
 
 
 def result_size(result: dict[str, Any] | None) -> int:
+    """Bytes a result stores: a large result (a link to the results bucket) counts its real size."""
+    large = ((result or {}).get("_meta") or {}).get(LARGE_RESULT_META)
+    if isinstance(large, dict) and isinstance(large.get("bytes"), int):
+        return int(large["bytes"])
     return 0 if result is None else len(json.dumps(result).encode())

@@ -12,7 +12,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from mcp_server import constants as c
-from mcp_server.store.base import LeaseLost, NewTask, Progress, TaskRecord, TaskStore, require_terminal
+from mcp_server.store.base import (
+    LeaseLost,
+    NewTask,
+    Progress,
+    TaskRecord,
+    TaskStore,
+    final_progress,
+    require_terminal,
+)
 from mcp_server.store.quotas import Quota, result_size
 from mcp_server.store.sqlite_quotas import charge_result, check_create
 from mcp_server.store.sqlite_recovery import SqliteRecovery
@@ -143,8 +151,10 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
         message: str | None = None,
         publish_after: float,
         quota: Quota | None = None,
+        progress: Progress | None = None,
     ) -> TaskRecord:
         require_terminal(status)
+        final = final_progress(message, progress)
         with self._transaction():
             if quota is not None and result is not None:
                 row = self._conn.execute(
@@ -156,7 +166,8 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
                 charge_result(self._conn, row["owner"], now, result_size(result), quota)
             cursor = self._conn.execute(
                 "UPDATE tasks SET status = ?, result = ?, error = ?,"
-                " status_message = COALESCE(?, status_message),"
+                " status_message = CASE WHEN ? THEN ? ELSE status_message END,"
+                " progress = COALESCE(?, progress), total = COALESCE(?, total),"
                 " updated_at = ?, expires_at = ? + ttl_seconds, lease_owner = NULL, lease_expires_at = NULL,"
                 " completions = completions + 1, publish_due_at = ?"
                 " WHERE task_id = ? AND status = 'working' AND lease_owner = ?",
@@ -164,7 +175,10 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
                     status,
                     json.dumps(result) if result is not None else None,
                     json.dumps(error) if error is not None else None,
-                    message,
+                    final.replace_message,
+                    final.message,
+                    final.progress,
+                    final.total,
                     now,
                     int(now),
                     publish_after,

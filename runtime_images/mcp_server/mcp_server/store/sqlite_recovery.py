@@ -17,14 +17,32 @@ class SqliteRecovery(SqliteAccess):
             ).fetchall()
         return [row_to_record(r) for r in rows]
 
-    def take_over(self, task_id: str, stale_worker: str, new_worker: str, now: float, lease_seconds: float) -> bool:
+    def take_over(
+        self,
+        task_id: str,
+        stale_worker: str,
+        new_worker: str,
+        now: float,
+        lease_seconds: float,
+        *,
+        count_attempt: bool = True,
+    ) -> bool:
         with self._lock:
             cursor = self._conn.execute(
                 # The lost worker's open question goes with it: a re-run asks again if it must.
-                "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + 1,"
-                " updated_at = ?, input_requests = NULL, input_responses = NULL"
+                "UPDATE tasks SET lease_owner = ?, lease_expires_at = ?, attempts = attempts + ?,"
+                " updated_at = ?, input_requests = NULL, input_responses = NULL, handover = 0"
                 " WHERE task_id = ? AND status = 'working' AND lease_owner = ? AND lease_expires_at < ?",
-                (new_worker, now + lease_seconds, now, task_id, stale_worker, now),
+                (new_worker, now + lease_seconds, int(count_attempt), now, task_id, stale_worker, now),
+            )
+        return cursor.rowcount == 1
+
+    def release(self, task_id: str, worker_id: str, now: float) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE tasks SET lease_expires_at = ?, handover = 1, updated_at = ?"
+                " WHERE task_id = ? AND status = 'working' AND lease_owner = ?",
+                (now, now, task_id, worker_id),
             )
         return cursor.rowcount == 1
 
@@ -40,7 +58,8 @@ class SqliteRecovery(SqliteAccess):
     def claim_publish(self, task_id: str, now: float, until: float) -> bool:
         with self._lock:
             cursor = self._conn.execute(
-                "UPDATE tasks SET publish_due_at = ? WHERE task_id = ? AND publish_due_at < ?",
+                "UPDATE tasks SET publish_due_at = ?, publish_attempts = publish_attempts + 1"
+                " WHERE task_id = ? AND publish_due_at < ?",
                 (until, task_id, now),
             )
         return cursor.rowcount == 1
@@ -48,6 +67,12 @@ class SqliteRecovery(SqliteAccess):
     def mark_published(self, task_id: str) -> None:
         with self._lock:
             self._conn.execute("UPDATE tasks SET publish_due_at = NULL WHERE task_id = ?", (task_id,))
+
+    def abandon_publish(self, task_id: str) -> None:
+        with self._lock:
+            self._conn.execute(
+                "UPDATE tasks SET publish_due_at = NULL, publish_abandoned = 1 WHERE task_id = ?", (task_id,)
+            )
 
     def purge_expired(self, now: float) -> int:
         with self._lock:

@@ -33,7 +33,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     resumable INTEGER NOT NULL DEFAULT 0,
     request_key TEXT,
     input_requests TEXT,
-    input_responses TEXT
+    input_responses TEXT,
+    publish_attempts INTEGER NOT NULL DEFAULT 0,
+    publish_abandoned INTEGER NOT NULL DEFAULT 0,
+    handover INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE status = 'working';
@@ -49,7 +52,13 @@ CREATE TABLE IF NOT EXISTS request_keys (
 """
 
 # Columns added after the first release of the schema, created on open where missing.
-ADDED_COLUMNS = {"input_requests": "TEXT", "input_responses": "TEXT"}
+ADDED_COLUMNS = {
+    "input_requests": "TEXT",
+    "input_responses": "TEXT",
+    "publish_attempts": "INTEGER NOT NULL DEFAULT 0",
+    "publish_abandoned": "INTEGER NOT NULL DEFAULT 0",
+    "handover": "INTEGER NOT NULL DEFAULT 0",
+}
 
 RENEW = (
     "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds"
@@ -89,4 +98,7 @@ def row_to_record(row: sqlite3.Row) -> TaskRecord:
         request_key=row["request_key"],
         input_requests=json.loads(row["input_requests"]) if row["input_requests"] else None,
         input_responses=json.loads(row["input_responses"]) if row["input_responses"] else None,
+        publish_attempts=row["publish_attempts"],
+        publish_abandoned=bool(row["publish_abandoned"]),
+        handover=bool(row["handover"]),
     )
