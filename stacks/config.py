@@ -128,6 +128,22 @@ class QuotaSettings(_Model):
     result_bytes_per_day: Annotated[int, Field(ge=1024, le=10_737_418_240)] = 104_857_600
 
 
+class ResultsSettings(_Model):
+    """The bucket that holds task results too large for a task-table item."""
+
+    # Days an object stays. A task (and its pointer to the object) lives at most the MCP server's
+    # TASK_MAX_TTL_SECONDS, 7 days in every shipped environment (the stack does not set it): the
+    # default keeps each object a day longer than the longest-lived task that can name it.
+    expire_days: Annotated[int, Field(ge=1, le=365)] = 8
+
+
+class SweeperSettings(_Model):
+    """The scheduled sweeper that notices lost work when no MCP session is alive."""
+
+    # How often it runs; the lost-work alarm's threshold follows from it.
+    schedule_minutes: Annotated[int, Field(ge=1, le=60)] = 1
+
+
 class MemorySettings(_Model):
     name: str
     event_expiry_days: Annotated[int, Field(ge=3, le=365)] = 30
@@ -232,6 +248,8 @@ class EnvironmentConfig(_Model):
     observability: ObservabilitySettings = ObservabilitySettings()
     images: ImageSettings = ImageSettings()
     quotas: QuotaSettings = QuotaSettings()
+    results: ResultsSettings = ResultsSettings()
+    sweeper: SweeperSettings = SweeperSettings()
     # The Regions the inference profiles in model_ids may route to; bedrock:InvokeModel on the
     # foundation models is granted there (and in the stack's own Region) only. Unset: derived
     # from each profile's geography prefix (PROFILE_REGIONS); a global. profile then keeps "*".

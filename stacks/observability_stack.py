@@ -1,4 +1,4 @@
-"""Dashboard and alarms over the runtimes, the task engine and the handoff."""
+"""Dashboard and alarms over the runtimes, the task engine, the sweeper and the handoff."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ class ObservabilityStack(KitStack):
             runtimes={"Agent": runtimes.agent.runtime, "McpServer": runtimes.mcp_server.runtime},
             state_machine=handoff.state_machine,
             dead_letters=handoff.dead_letters,
+            sweeper=runtimes.sweeper,
             encryption_key=encryption_key,
             alarm_topic_arn=config.observability.alarm_topic_arn,
             alarm_emails=config.observability.alarm_emails,

@@ -1,4 +1,5 @@
-"""The two AgentCore Runtimes: the MCP server, and the agent that calls it."""
+"""The two AgentCore Runtimes (the MCP server, and the agent that calls it) and the scheduled
+sweeper that recovers the MCP server's lost work while no session is alive."""
 
 from __future__ import annotations
 
@@ -15,7 +16,9 @@ from stacks.config import EnvironmentConfig, JwtAuth
 from stacks.constructs.agent_runtime import AgentRuntime
 from stacks.constructs.mcp_server_runtime import McpServerRuntime
 from stacks.constructs.memory import AgentMemory
+from stacks.constructs.results_bucket import ResultsBucket
 from stacks.constructs.runtime import RuntimeOptions, invoke_url
+from stacks.constructs.sweeper import Sweeper
 from stacks.constructs.task_table import TaskTable
 from stacks.kit_stack import KitStack
 from stacks.retention import retention
@@ -30,6 +33,7 @@ class RuntimeStack(KitStack):
         config: EnvironmentConfig,
         memory: AgentMemory,
         task_table: TaskTable,
+        results: ResultsBucket,
         encryption_key: kms.IKey,
         handoff_bus: events.IEventBus,
         **kwargs: Any,
@@ -54,6 +58,7 @@ class RuntimeStack(KitStack):
             env_name=config.name,
             memory=memory,
             task_table=task_table,
+            results=results,
             handoff_bus=handoff_bus,
             options=options,
         )
@@ -67,6 +72,20 @@ class RuntimeStack(KitStack):
             memory=memory,
             mcp_server=self.mcp_server,
             options=options,
+        )
+        self.sweeper = Sweeper(
+            self,
+            "Sweeper",
+            env_name=config.name,
+            schedule_minutes=config.sweeper.schedule_minutes,
+            task_table=task_table,
+            memory=memory,
+            # With JWT inbound auth the MCP runtime accepts no SigV4 call: nothing to wake it with.
+            wake_runtime=None if isinstance(config.auth, JwtAuth) else self.mcp_server.runtime,
+            encryption_key=encryption_key,
+            log_group_prefix=config.log_group_prefix,
+            log_retention=options.log_retention,
+            removal_policy=self.removal_policy,
         )
 
         if config.images.build == "codebuild":

@@ -33,6 +33,7 @@ class KitStage(Stage):
             config=config,
             memory=self.stateful.memory,
             task_table=self.stateful.task_table,
+            results=self.stateful.results,
             encryption_key=self.stateful.key,
             handoff_bus=self.handoff.handoff.bus,
         )

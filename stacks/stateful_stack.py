@@ -11,6 +11,7 @@ from constructs import Construct
 from stacks.config import EnvironmentConfig
 from stacks.constructs.kit_key import KitKey
 from stacks.constructs.memory import AgentMemory
+from stacks.constructs.results_bucket import ResultsBucket
 from stacks.constructs.task_table import TaskTable
 from stacks.kit_stack import KitStack
 
@@ -21,7 +22,7 @@ IDEMPOTENCY_TTL = "expiration"
 
 class StatefulStack(KitStack):
     def __init__(self, scope: Construct, construct_id: str, *, config: EnvironmentConfig, **kwargs: Any) -> None:
-        super().__init__(scope, construct_id, config=config, purpose="key, memory and tables", **kwargs)
+        super().__init__(scope, construct_id, config=config, purpose="key, memory, tables and results bucket", **kwargs)
         removal = self.removal_policy
         self.key = KitKey(
             self,
@@ -53,6 +54,16 @@ class StatefulStack(KitStack):
             time_to_live_attribute=IDEMPOTENCY_TTL,
             removal_policy=removal,
         )
+        self.results = ResultsBucket(
+            self,
+            "Results",
+            encryption_key=self.key,
+            expire_days=config.results.expire_days,
+            access_log_days=config.log_retention_days,
+            removal_policy=removal,
+        )
         CfnOutput(self, "MemoryId", value=self.memory.memory.memory_id)
         CfnOutput(self, "TaskTableName", value=self.task_table.table.table_name)
         CfnOutput(self, "IdempotencyTableName", value=self.idempotency_table.table_name)
+        CfnOutput(self, "ResultsBucketName", value=self.results.bucket.bucket_name)
+        CfnOutput(self, "ResultsAccessLogsBucketName", value=self.results.access_logs.bucket_name)

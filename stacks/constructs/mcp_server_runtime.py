@@ -1,5 +1,5 @@
 """The MCP server runtime (runtime_images/mcp_server): durable tasks in the task table, results
-in memory, handoff requests on the bus."""
+in memory (large ones in the results bucket), handoff requests on the bus."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ from constructs import Construct
 from kit_contracts.context import IDENTITY_JWT, IDENTITY_RUNTIME_USER
 from stacks.config import IamAuth, JwtAuth, McpServerSettings, QuotaSettings
 from stacks.constructs.memory import AgentMemory
+from stacks.constructs.results_bucket import ResultsBucket
 from stacks.constructs.runtime import KitRuntime, RuntimeOptions
 from stacks.constructs.task_table import TaskTable
+from stacks.nag import acknowledge
 
 
 class McpServerRuntime(KitRuntime):
@@ -30,6 +32,7 @@ class McpServerRuntime(KitRuntime):
         env_name: str,
         memory: AgentMemory,
         task_table: TaskTable,
+        results: ResultsBucket,
         handoff_bus: events.IEventBus,
         options: RuntimeOptions,
     ) -> None:
@@ -47,6 +50,11 @@ class McpServerRuntime(KitRuntime):
                 "TASK_STORE": "dynamodb",
                 "TASK_TABLE_NAME": task_table.table.table_name,
                 "MCP_SESSION_IDLE_TIMEOUT_SECONDS": str(settings.idle_timeout_seconds),
+                # The server refuses work that cannot finish inside its session and hands
+                # resumable work over before the session ends.
+                "RUNTIME_MAX_LIFETIME_SECONDS": str(settings.max_lifetime_seconds),
+                # Results too large for a task item; the agent fetches them through MCP tools.
+                "RESULTS_BUCKET": results.bucket.bucket_name,
                 "HANDOFF_BUS_NAME": handoff_bus.event_bus_name,
                 # The dimension of the task engine's embedded metrics (see Observability).
                 "KIT_ENVIRONMENT": env_name,
@@ -61,6 +69,13 @@ class McpServerRuntime(KitRuntime):
         self.max_lifetime_seconds = settings.max_lifetime_seconds
         memory.grant_write_events(self.runtime)
         task_table.grant_task_access(self.runtime)
+        results.grant_results(self.runtime)
+        acknowledge(
+            self.runtime.role.node.find_child("DefaultPolicy"),
+            f"AwsSolutions-IAM5[Resource::{results.results_resource_for_nag(self)}]",
+            "s3:PutObject and s3:GetObject on the results bucket's results/ prefix only: one object "
+            "per large task result, named by the task.",
+        )
         handoff_bus.grant_put_events_to(self.runtime)
 
 

@@ -16,8 +16,16 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from kit_contracts import metrics
+from stacks.constructs.sweeper import TASK_LEASE_SECONDS, Sweeper
 
 FIVE_MINUTES = Duration.minutes(5)
+# Below this the lost-work alarm would page on a task one slow sweep away from being picked up.
+LOST_WORK_FLOOR_SECONDS = 300
+
+
+def lost_work_threshold_seconds(sweep_interval: Duration) -> int:
+    """How stale an expired lease may get before it pages: three missed sweeps and a lease."""
+    return max(LOST_WORK_FLOOR_SECONDS, 3 * int(sweep_interval.to_seconds()) + TASK_LEASE_SECONDS)
 
 
 class Observability(Construct):
@@ -30,6 +38,7 @@ class Observability(Construct):
         runtimes: dict[str, agentcore.IBedrockAgentRuntime],
         state_machine: sfn.IStateMachine,
         dead_letters: sqs.IQueue,
+        sweeper: Sweeper,
         encryption_key: kms.IKey,
         alarm_topic_arn: str | None,
         alarm_emails: Sequence[str],
@@ -87,6 +96,42 @@ class Observability(Construct):
             threshold=1,
             description="Tasks whose worker died (process killed, microVM reaped) were failed or re-run",
         )
+        # Sweeps run every `interval`: a period shorter than that would see gaps, not health.
+        sweep_period = FIVE_MINUTES if sweeper.interval.to_seconds() <= 300 else sweeper.interval
+        lost_after = lost_work_threshold_seconds(sweeper.interval)
+        self._alarm(
+            "LostWorkUnclaimed",
+            task_metric(metrics.OLDEST_EXPIRED_LEASE_AGE, "Maximum").with_(period=sweep_period),
+            threshold=lost_after,
+            operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=2,
+            description=f"A task's lease expired more than {lost_after} s ago and no sweep has taken it over",
+        )
+        self._alarm(
+            "AbandonedPublications",
+            task_metric(metrics.ABANDONED_PUBLICATIONS),
+            threshold=1,
+            description="A finished task's result event was given up on after its retries",
+        )
+        self._alarm(
+            "TaskFaults",
+            task_metric(metrics.TASK_FAULTS),
+            threshold=1,
+            description="A failure while finishing, publishing or renewing a task ended it",
+        )
+        self._alarm(
+            "SweeperErrors",
+            sweeper.function.metric_errors(period=sweep_period, statistic="Sum"),
+            threshold=1,
+            evaluation_periods=2,
+            description="Scheduled sweeps failed in two periods running",
+        )
+        self._alarm(
+            "SweeperDeadLetters",
+            sweeper.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(1)),
+            threshold=1,
+            description="EventBridge Scheduler could not invoke the sweeper",
+        )
         self._alarm(
             "HandoffFailures",
             state_machine.metric_failed(period=FIVE_MINUTES),
@@ -142,6 +187,24 @@ class Observability(Construct):
                 left=[task_metric(metrics.TASK_DURATION, stat) for stat in ("p50", "p99", "Maximum")],
             ),
             cloudwatch.GraphWidget(
+                title="Lost work: oldest expired lease (s)",
+                left=[task_metric(metrics.OLDEST_EXPIRED_LEASE_AGE, "Maximum").with_(period=sweep_period)],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=lost_after, label="alarm")],
+                right=[
+                    task_metric(m)
+                    for m in (metrics.TASKS_HANDED_OVER, metrics.ABANDONED_PUBLICATIONS, metrics.TASK_FAULTS)
+                ],
+            ),
+            cloudwatch.GraphWidget(
+                title="Sweeper",
+                left=[
+                    sweeper.function.metric_invocations(period=FIVE_MINUTES, statistic="Sum"),
+                    sweeper.function.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
+                    sweeper.function.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+                ],
+                right=[sweeper.dead_letters.metric_approximate_number_of_messages_visible(period=Duration.minutes(1))],
+            ),
+            cloudwatch.GraphWidget(
                 title="Handoff executions",
                 left=[
                     state_machine.metric_started(period=FIVE_MINUTES),
@@ -161,13 +224,14 @@ class Observability(Construct):
         threshold: float,
         description: str,
         operator: cloudwatch.ComparisonOperator = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluation_periods: int = 1,
     ) -> None:
         alarm = cloudwatch.Alarm(
             self,
             name,
             metric=metric,
             threshold=threshold,
-            evaluation_periods=1,
+            evaluation_periods=evaluation_periods,
             comparison_operator=operator,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             alarm_description=description,

@@ -40,6 +40,13 @@ TASK_STORE_ACTIONS = (
     "ConditionCheckItem",
 )
 
+# What the scheduled sweeper's sweep calls (engine/sweeper.py, store/dynamodb_recovery.py): Query
+# on the lease index for expired leases and overdue publications; GetItem and UpdateItem to take
+# a task over, end it and clear its publication. Ending a task is a transaction of Updates (the
+# task and its owner's counters, which ADD creates): no PutItem, no ConditionCheckItem. It never
+# creates a task, so it holds neither.
+SWEEPER_ACTIONS = ("GetItem", "UpdateItem")
+
 
 class TaskTable(Construct):
     """On-demand, KMS-encrypted, point-in-time-recoverable table of durable tasks."""
@@ -81,3 +88,7 @@ class TaskTable(Construct):
     def grant_task_access(self, grantee: iam.IGrantable) -> None:
         """What the MCP server's store needs: its item actions and Query on both indexes."""
         grant_table_items(grantee, self.table, TASK_STORE_ACTIONS, query_indexes=(OWNER_INDEX, LEASE_INDEX))
+
+    def grant_sweep_access(self, grantee: iam.IGrantable) -> None:
+        """What the scheduled sweeper needs: its item actions and Query on the lease index only."""
+        grant_table_items(grantee, self.table, SWEEPER_ACTIONS, query_indexes=(LEASE_INDEX,))

@@ -1,5 +1,5 @@
 """Deployables: images built for linux/arm64 and hashed only on real image inputs; every image
-and the Lambda code carry kit_contracts as files, not as the repository's symlinks."""
+and the Lambdas' code (handoff, sweeper) carry kit_contracts as files, not as the repository's symlinks."""
 
 from __future__ import annotations
 
@@ -30,8 +30,9 @@ def test_every_image_asset_targets_linux_arm64(synthesized) -> None:
 def staged_directories(outdir: Path) -> tuple[list[Path], list[Path]]:
     """(image build contexts, the kit's zipped directories) of every Stage's manifests.
 
-    The kit's zipped directories are image sources (with a Dockerfile) and the handoff Lambdas'
-    code (with handoff/); CDK's own provider functions are left out.
+    The kit's zipped directories are image sources (with a Dockerfile), the handoff Lambdas'
+    code (with handoff/) and the sweeper's (the MCP server package, mcp_server/); CDK's own provider
+    functions are left out.
     """
     images: list[Path] = []
     zipped: list[Path] = []
@@ -43,7 +44,8 @@ def staged_directories(outdir: Path) -> tuple[list[Path], list[Path]]:
             for a in assets.get("files", {}).values()
             if a["source"].get("packaging") == "zip"
         ]
-    return images, [d for d in zipped if (d / "Dockerfile").is_file() or (d / "handoff").is_dir()]
+    kit = ("Dockerfile", "handoff", "mcp_server")
+    return images, [d for d in zipped if any((d / name).exists() for name in kit)]
 
 
 def assert_carries_contracts(directory: Path) -> None:
@@ -55,7 +57,8 @@ def assert_carries_contracts(directory: Path) -> None:
 def test_images_and_lambda_code_carry_kit_contracts_as_files(synthesized) -> None:
     images, lambda_code = staged_directories(synthesized.outdir)
     assert len(images) == 2 * len(synthesized.stages)
-    assert len(lambda_code) == len(synthesized.stages)  # the handoff functions share one asset
+    # The handoff functions share one asset; the sweeper has its own.
+    assert len(lambda_code) == 2 * len(synthesized.stages)
     for directory in images + lambda_code:
         assert_carries_contracts(directory)
 

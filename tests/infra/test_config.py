@@ -83,6 +83,11 @@ def test_shipped_environments_load() -> None:
         ("quotas.result_bytes_per_day", 1023, "greater than or equal to 1024"),
         ("quotas.result_bytes_per_day", 10_737_418_241, "less than or equal to 10737418240"),
         ("quotas.concurrent", 5, "Extra inputs are not permitted"),
+        ("results.expire_days", 0, "greater than or equal to 1"),
+        ("results.expire_days", 366, "less than or equal to 365"),
+        ("sweeper.schedule_minutes", 0, "greater than or equal to 1"),
+        ("sweeper.schedule_minutes", 61, "less than or equal to 60"),
+        ("sweeper.enabled", False, "Extra inputs are not permitted"),
         ("model_regions", ["us-east-1", "mars-1"], "'mars-1' is not an AWS region"),
         ("model_regions", ["us-east-1", "us-east-1"], "lists a region twice"),
         ("model_regions", [], "at least 1 item"),
@@ -222,6 +227,7 @@ def test_the_new_settings_default_when_absent() -> None:
     )
     assert (config.agent.results_context_chars, config.agent.max_request_bytes) == (12_000, 262_144)
     assert config.model_regions is None
+    assert (config.results.expire_days, config.sweeper.schedule_minutes) == (8, 1)
 
 
 def test_jwt_auth_reads_the_actor_from_sub_unless_told_otherwise(tmp_path: Path) -> None:

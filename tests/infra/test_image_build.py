@@ -34,7 +34,7 @@ def test_no_docker_image_assets_are_left_for_the_deploying_machine(codebuild_sta
 def test_image_sources_carry_kit_contracts_as_files(codebuild_stage) -> None:
     _, outdir, _ = codebuild_stage
     images, zipped = staged_directories(outdir)
-    assert images == [] and len(zipped) == 3  # both image sources and the Lambda code
+    assert images == [] and len(zipped) == 4  # both image sources, the handoff code and the sweeper code
     for directory in zipped:
         assert_carries_contracts(directory)
 

@@ -45,6 +45,11 @@ def test_dashboard_and_alarms_read_the_metrics_the_server_emits() -> None:
     for status in metrics.TERMINAL_COUNTERS:
         emitter.finished("t", "tool", status, 1.0)
     emitter.lost_worker_recovered("t", "tool")
+    # What the sweeps (the server's and the scheduled sweeper's) add: the lost-work alarms read these.
+    emitter.fault("t", "tool", "finish")
+    emitter.handed_over("t", "tool")
+    emitter.publication_abandoned("t", "tool")
+    emitter.backlog(42.0)
     emitted = set()
     for line in out.getvalue().splitlines():
         (directive,) = json.loads(line)["_aws"]["CloudWatchMetrics"]

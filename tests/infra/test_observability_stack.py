@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from aws_cdk.assertions import Match
 
 from app import build
 from kit_contracts import metrics
 from stacks.config import CONFIG_DIR
+from stacks.constructs.observability import lost_work_threshold_seconds
 from tests.infra.conftest import make_app
 
 ALARMS = {
@@ -21,6 +23,11 @@ ALARMS = {
     "LostWorkerRecoveries",
     "HandoffFailures",
     "HandoffDeadLetters",
+    "LostWorkUnclaimed",
+    "AbandonedPublications",
+    "TaskFaults",
+    "SweeperErrors",
+    "SweeperDeadLetters",
 }
 
 
@@ -31,6 +38,11 @@ def alarms(synthesized, env: str) -> dict[str, dict]:
         for name, resource in resources.items()
         if resource["Type"] == "AWS::CloudWatch::Alarm"
     }
+
+
+def alarm(synthesized, env: str, name: str) -> dict:
+    (props,) = [p for n, p in alarms(synthesized, env).items() if n.startswith(f"Observability{name}")]
+    return props
 
 
 def test_dead_letter_alarm_fires_on_the_first_message(synthesized) -> None:
@@ -94,3 +106,68 @@ def test_the_mcp_server_emits_metrics_under_the_dimension_the_alarms_read(synthe
     (props,) = [p for n, p in alarms(synthesized, "dev").items() if n.startswith("ObservabilityLostWorkerRecoveries")]
     assert props["Dimensions"] == [{"Name": metrics.DIMENSION, "Value": "dev"}]
     assert props["Namespace"] == metrics.NAMESPACE
+
+
+def test_lost_work_alarm_fires_when_an_expired_lease_outlives_three_sweeps_and_a_lease(synthesized) -> None:
+    props = alarm(synthesized, "dev", "LostWorkUnclaimed")
+    assert (props["Namespace"], props["MetricName"]) == (metrics.NAMESPACE, metrics.OLDEST_EXPIRED_LEASE_AGE)
+    assert props["Dimensions"] == [{"Name": metrics.DIMENSION, "Value": "dev"}]
+    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Maximum", 300, 2)
+    assert props["Threshold"] == 300 and props["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_lost_work_threshold_follows_the_sweep_interval() -> None:
+    from aws_cdk import Duration
+
+    # Every minute: 3 x 60 s + a 30 s lease is under the 5-minute floor.
+    assert lost_work_threshold_seconds(Duration.minutes(1)) == 300
+    assert lost_work_threshold_seconds(Duration.minutes(15)) == 3 * 900 + 30
+
+
+def test_a_slow_schedule_widens_the_sweepers_alarm_periods(tmp_path: Path) -> None:
+    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data["sweeper"] = {"schedule_minutes": 15}
+    (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))
+    (stage,) = build(make_app(tmp_path / "out", env="dev", config_dir=str(tmp_path)))
+    from aws_cdk.assertions import Template
+
+    found = {
+        n: r["Properties"]
+        for n, r in Template.from_stack(stage.observability).find_resources("AWS::CloudWatch::Alarm").items()
+    }
+    (lost,) = [p for n, p in found.items() if n.startswith("ObservabilityLostWorkUnclaimed")]
+    assert (lost["Period"], lost["Threshold"]) == (900, 2730)
+    (errors,) = [p for n, p in found.items() if n.startswith("ObservabilitySweeperErrors")]
+    assert errors["Period"] == 900
+
+
+@pytest.mark.parametrize("name", ["AbandonedPublications", "TaskFaults"])
+def test_the_first_abandoned_publication_or_task_fault_alarms(synthesized, name: str) -> None:
+    props = alarm(synthesized, "dev", name)
+    metric = {"AbandonedPublications": metrics.ABANDONED_PUBLICATIONS, "TaskFaults": metrics.TASK_FAULTS}[name]
+    assert (props["Namespace"], props["MetricName"]) == (metrics.NAMESPACE, metric)
+    assert (props["Statistic"], props["Threshold"], props["EvaluationPeriods"]) == ("Sum", 1, 1)
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_sweeper_errors_alarm_on_two_failing_periods_and_dead_letters_on_the_first(synthesized) -> None:
+    errors = alarm(synthesized, "dev", "SweeperErrors")
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"]) == ("AWS/Lambda", "Errors", "Sum")
+    (dimension,) = errors["Dimensions"]
+    assert dimension["Name"] == "FunctionName" and "SweeperFunction" in dimension["Value"]["Fn::ImportValue"]
+    assert (errors["Threshold"], errors["EvaluationPeriods"]) == (1, 2)
+    dead = alarm(synthesized, "dev", "SweeperDeadLetters")
+    assert dead["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert "SweeperDeadLetters" in json.dumps(dead["Dimensions"])
+    assert (dead["Threshold"], dead["EvaluationPeriods"]) == (1, 1)
+
+
+def test_dashboard_shows_lost_work_and_the_sweeper(synthesized) -> None:
+    (dashboard,) = [
+        r["Properties"]
+        for r in synthesized.template_json("dev", "observability")["Resources"].values()
+        if r["Type"] == "AWS::CloudWatch::Dashboard"
+    ]
+    body = json.dumps(dashboard["DashboardBody"])
+    for text in ("Lost work: oldest expired lease (s)", "Sweeper", "SweeperFunction", "SweeperDeadLetters"):
+        assert text in body, text

@@ -7,11 +7,14 @@ in a deployment that the stack does not set, and on a value the loader rejects.
 from __future__ import annotations
 
 import importlib
+import math
 import sys
 from typing import Any
 
 import pytest
 
+from stacks.config import ResultsSettings, load_all
+from stacks.constructs import sweeper
 from tests.infra.conftest import ROOT, Synthesized
 
 # CloudFormation tokens stand for values known at deploy time: each is replaced by a value of
@@ -23,16 +26,18 @@ DEPLOY_TIME_VALUES = {
     "HANDOFF_BUS_NAME": "kit-handoff-bus",
     "IDEMPOTENCY_TABLE": "kit-idempotency",
     "MCP_RUNTIME_URL": "https://bedrock-agentcore.eu-west-1.amazonaws.com/runtimes/arn%3A.../invocations?qualifier=DEFAULT",
+    "MCP_RUNTIME_ARN": "arn:aws:bedrock-agentcore:eu-west-1:123456789012:runtime/kit_dev_mcp_server-AbCdE12345",
+    "RESULTS_BUCKET": "dev-stateful-resultsbucket46167c27-abcdefghijkl",
 }
 # Read by the Powertools layer itself, not by the handlers' settings.
 LIBRARY_VARIABLES = ("POWERTOOLS_",)
 
 
-def settings_class(package_dir: str, module: str) -> Any:
+def settings_class(package_dir: str, module: str, name: str = "Settings") -> Any:
     path = str(ROOT / package_dir)
     if path not in sys.path:
         sys.path.append(path)
-    return importlib.import_module(module).Settings
+    return getattr(importlib.import_module(module), name)
 
 
 def concrete(environment: dict[str, Any]) -> dict[str, str]:
@@ -92,6 +97,37 @@ def test_each_handoff_lambda_environment_is_exactly_what_the_handlers_read(
         assert handlers, f"{env}: no handoff Lambdas found"
         for logical_id, function in handlers.items():
             check(settings, function["Properties"]["Environment"]["Variables"], f"{env}/{logical_id}")
+
+
+def test_the_sweeper_lambda_environment_is_exactly_what_its_settings_read(
+    synthesized: Synthesized, env_names: list[str]
+) -> None:
+    settings = settings_class("runtime_images/mcp_server", "mcp_server.sweeper_lambda", "SweepSettings")
+    for env in env_names:
+        functions = synthesized.template(env, "runtimes").find_resources("AWS::Lambda::Function")
+        sweepers = {k: f for k, f in functions.items() if f["Properties"].get("Handler") == sweeper.HANDLER}
+        assert len(sweepers) == 1, f"{env}: expected one sweeper Lambda, found {sorted(sweepers)}"
+        (function,) = sweepers.values()
+        check(settings, function["Properties"]["Environment"]["Variables"], f"{env}/sweeper")
+
+
+def test_the_sweeper_and_the_server_hold_leases_of_the_same_length() -> None:
+    """No environment sets TASK_LEASE_SECONDS: both deployables use their default, which the lost-work
+    alarm's threshold is computed from (stacks/constructs/sweeper.py)."""
+    server = settings_class("runtime_images/mcp_server", "mcp_server.settings")
+    sweep = settings_class("runtime_images/mcp_server", "mcp_server.sweeper_lambda", "SweepSettings")
+    assert server.model_fields["lease_seconds"].default == sweeper.TASK_LEASE_SECONDS
+    assert sweep.model_fields["lease_seconds"].default == sweeper.TASK_LEASE_SECONDS
+
+
+def test_results_outlive_the_longest_lived_task_that_can_name_them() -> None:
+    """The results bucket's default expiry is a day past the server's longest task ttl (TASK_MAX_TTL_SECONDS,
+    which no environment sets)."""
+    server = settings_class("runtime_images/mcp_server", "mcp_server.settings")
+    max_ttl_days = math.ceil(server.model_fields["max_ttl_seconds"].default / 86_400)
+    assert ResultsSettings().expire_days >= max_ttl_days + 1
+    for config in load_all():
+        assert config.results.expire_days >= max_ttl_days + 1, config.name
 
 
 def test_the_check_fails_on_a_variable_nobody_reads_and_on_a_missing_one() -> None:

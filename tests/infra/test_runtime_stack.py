@@ -257,14 +257,13 @@ def test_mcp_server_writes_memory_events_and_uses_its_table_only(synthesized) ->
         assert all("TaskStoreTable" in str(r) for r in granted[action]), action
     index_resources = [str(r) for r in granted["dynamodb:Query"] if "/index/" in str(r)]
     assert len(index_resources) == 2 and not any("/index/*" in r for r in index_resources)
+    kit_key = {"Fn::ImportValue": "dev-Stateful:ExportsOutputFnGetAttEncryptionKey3A692D6EArn94765F1F"}
     for action in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"):
-        assert [str(r) for r in granted[action]] == [
-            str({"Fn::ImportValue": "dev-Stateful:ExportsOutputFnGetAttEncryptionKey3A692D6EArn94765F1F"})
-        ]
+        assert granted[action] and all(r == kit_key for r in granted[action]), action
     assert granted["events:PutEvents"] == [
         {"Fn::ImportValue": "dev-Handoff:ExportsOutputFnGetAttHandoffBusB231BF73ArnD1376914"}
     ]
-    assert {a.split(":")[0] for a in granted} == {"bedrock-agentcore", "dynamodb", "kms", "events"}
+    assert {a.split(":")[0] for a in granted} == {"bedrock-agentcore", "dynamodb", "kms", "events", "s3"}
     assert not any(a == "bedrock-agentcore:InvokeAgentRuntime" or a.startswith("bedrock:") for a in granted)
 
 
@@ -273,17 +272,66 @@ def test_jwt_environment_grants_no_iam_invoke(synthesized) -> None:
     assert INVOKE not in granted and INVOKE_FOR_USER not in granted
 
 
-def test_application_log_groups_are_encrypted_with_retention(synthesized) -> None:
+def test_log_groups_are_encrypted_with_retention(synthesized) -> None:
     template = synthesized.template("prod", "runtimes")
-    template.resource_count_is("AWS::Logs::LogGroup", 2)
+    groups = [g["Properties"] for g in template.find_resources("AWS::Logs::LogGroup").values()]
     template.all_resources_properties(
         "AWS::Logs::LogGroup",
-        {
-            "RetentionInDays": 365,
-            "KmsKeyId": {"Fn::ImportValue": Match.string_like_regexp("EncryptionKey")},
-            "LogGroupName": Match.object_like({"Fn::Join": Match.any_value()}),
-        },
+        {"RetentionInDays": 365, "KmsKeyId": {"Fn::ImportValue": Match.string_like_regexp("EncryptionKey")}},
     )
+    # Each runtime's application group (named after its id) and the sweeper's own.
+    assert sum(isinstance(g["LogGroupName"], dict) and "Fn::Join" in g["LogGroupName"] for g in groups) == 2
+    assert [g["LogGroupName"] for g in groups if isinstance(g["LogGroupName"], str)] == ["/agent-kit/prod/sweeper"]
+
+
+def mcp_kms_statements(synthesized, env: str, via: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in kit_statements(synthesized, env, MCP_POLICY)
+        if via in json.dumps(s.get("Condition", {}).get("StringEquals", {}).get("kms:ViaService"))
+    ]
+
+
+RESULTS_ARN = {"Fn::ImportValue": "dev-Stateful:ExportsOutputFnGetAttResultsBucket46167C27ArnE43BA8FC"}
+
+
+def test_mcp_server_writes_and_reads_results_under_the_prefix_only(synthesized) -> None:
+    granted = actions_on(kit_statements(synthesized, "dev", MCP_POLICY))
+    s3_actions = {a for a in granted if a.startswith("s3:")}
+    assert s3_actions == {"s3:PutObject", "s3:GetObject"}
+    for action in s3_actions:
+        assert granted[action] == [{"Fn::Join": ["", [RESULTS_ARN, "/results/*"]]}], action
+    # The kit key through S3, for this bucket only; nothing S3 does not ask for.
+    (statement,) = mcp_kms_statements(synthesized, "dev", "s3.")
+    assert sorted(_list(statement["Action"])) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Condition"]["StringEquals"]["kms:EncryptionContext:aws:s3:arn"] == RESULTS_ARN
+    assert "EncryptionKey" in json.dumps(statement["Resource"])
+
+
+def test_the_agent_gets_nothing_of_the_results_bucket(synthesized) -> None:
+    for env in ("dev", "prod"):
+        resources = synthesized.template_json(env, "runtimes")["Resources"]
+        assert "ResultsBucket" not in json.dumps(resources[AGENT_POLICY])
+        assert "ResultsBucket" not in json.dumps(resources[AGENT]["Properties"]["EnvironmentVariables"])
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_mcp_server_knows_its_results_bucket_and_its_lifetime(synthesized, env: str) -> None:
+    mcp_env = runtime_props(synthesized, env, MCP)["EnvironmentVariables"]
+    assert mcp_env["RESULTS_BUCKET"] == {
+        "Fn::ImportValue": f"{env}-Stateful:ExportsOutputRefResultsBucket46167C27D2BDFE4C"
+    }
+    assert mcp_env["RUNTIME_MAX_LIFETIME_SECONDS"] == str(load_environment(env).mcp_server.max_lifetime_seconds)
+
+
+def test_the_lifetime_follows_the_configured_max_lifetime(tmp_path: Path) -> None:
+    data = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
+    data["mcp_server"].update(idle_timeout_seconds=900, max_lifetime_seconds=7200)
+    (tmp_path / "dev.yaml").write_text(yaml.safe_dump(data))
+    (stage,) = build(make_app(tmp_path / "out", env="dev", config_dir=str(tmp_path)))
+    props = Template.from_stack(stage.runtimes).to_json()["Resources"][MCP]["Properties"]
+    assert props["EnvironmentVariables"]["RUNTIME_MAX_LIFETIME_SECONDS"] == "7200"
+    assert props["LifecycleConfiguration"]["MaxLifetime"] == 7200
 
 
 def test_outputs_name_both_runtimes_the_memory_and_the_table(synthesized) -> None:

@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Match
 
 from stacks.config import load_environment
-from stacks.constructs import kit_key, task_table
+from stacks.constructs import kit_key, results_bucket, task_table
 
 # Renaming any of these replaces (and, without RETAIN, deletes) the resource holding data.
 PINNED_LOGICAL_IDS = {
@@ -19,12 +19,20 @@ PINNED_LOGICAL_IDS = {
     "AgentMemory1601EF79": "AWS::BedrockAgentCore::Memory",
     "TaskStoreTable7D7100B6": "AWS::DynamoDB::Table",
     "IdempotencyTable22A5A209": "AWS::DynamoDB::Table",
+    "ResultsBucket46167C27": "AWS::S3::Bucket",
+    "ResultsBucketPolicy9055CDCC": "AWS::S3::BucketPolicy",
+    "ResultsAccessLogs10A17094": "AWS::S3::Bucket",
+    "ResultsAccessLogsPolicy288E1A51": "AWS::S3::BucketPolicy",
 }
+RESULTS_BUCKET = "ResultsBucket46167C27"
+ACCESS_LOGS = "ResultsAccessLogs10A17094"
 DATA_RESOURCES = (
     "EncryptionKey3A692D6E",
     "AgentMemory1601EF79",
     "TaskStoreTable7D7100B6",
     "IdempotencyTable22A5A209",
+    RESULTS_BUCKET,
+    ACCESS_LOGS,
 )
 
 
@@ -240,3 +248,76 @@ def test_idempotency_table_uses_powertools_attribute_names(synthesized) -> None:
             "SSESpecification": Match.object_like({"SSEType": "KMS"}),
         },
     )
+
+
+def bucket(synthesized, env: str, logical_id: str) -> dict:
+    return synthesized.template_json(env, "stateful")["Resources"][logical_id]["Properties"]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_results_bucket_is_private_and_encrypted_with_the_kit_key(synthesized, env: str) -> None:
+    props = bucket(synthesized, env, RESULTS_BUCKET)
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {
+            "BucketKeyEnabled": True,
+            "ServerSideEncryptionByDefault": {
+                "KMSMasterKeyID": {"Fn::GetAtt": ["EncryptionKey3A692D6E", "Arn"]},
+                "SSEAlgorithm": "aws:kms",
+            },
+        }
+    ]
+    assert props["PublicAccessBlockConfiguration"] == dict.fromkeys(
+        ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"), True
+    )
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    assert props["LoggingConfiguration"] == {
+        "DestinationBucketName": {"Ref": ACCESS_LOGS},
+        "LogFilePrefix": results_bucket.ACCESS_LOGS_PREFIX,
+    }
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_results_expire_after_the_configured_days(synthesized, env: str) -> None:
+    (rule,) = bucket(synthesized, env, RESULTS_BUCKET)["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] == load_environment(env).results.expire_days == 8
+    assert rule["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 1}
+    assert rule["Status"] == "Enabled" and "Prefix" not in rule
+
+
+@pytest.mark.parametrize("logical_id", [RESULTS_BUCKET, ACCESS_LOGS])
+def test_both_buckets_refuse_requests_without_tls_1_2(synthesized, logical_id: str) -> None:
+    resources = synthesized.template_json("dev", "stateful")["Resources"]
+    (policy,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in resources.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": logical_id}
+    ]
+    denies = [s["Condition"] for s in policy if s["Effect"] == "Deny" and s["Action"] == "s3:*"]
+    assert {"Bool": {"aws:SecureTransport": "false"}} in denies
+    assert {"NumericLessThan": {"s3:TlsVersion": 1.2}} in denies
+
+
+def test_access_logs_are_delivered_by_bucket_policy_from_the_results_bucket_only(synthesized) -> None:
+    """Not by the LogDeliveryWrite ACL: the log bucket keeps ACLs disabled (owner enforced)."""
+    props = bucket(synthesized, "prod", ACCESS_LOGS)
+    assert "AccessControl" not in props
+    assert props["OwnershipControls"] == {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
+    # S3 server access logging cannot deliver to an SSE-KMS bucket.
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"] == [
+        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}
+    ]
+    assert (
+        props["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == load_environment("prod").log_retention_days
+    )
+    resources = synthesized.template_json("prod", "stateful")["Resources"]
+    statements = resources["ResultsAccessLogsPolicy288E1A51"]["Properties"]["PolicyDocument"]["Statement"]
+    (delivery,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Action"] == "s3:PutObject"
+    assert delivery["Condition"]["ArnLike"] == {"aws:SourceArn": {"Fn::GetAtt": [RESULTS_BUCKET, "Arn"]}}
+
+
+def test_both_bucket_names_are_outputs(synthesized) -> None:
+    outputs = synthesized.template_json("dev", "stateful")["Outputs"]
+    assert outputs["ResultsBucketName"]["Value"] == {"Ref": RESULTS_BUCKET}
+    assert outputs["ResultsAccessLogsBucketName"]["Value"] == {"Ref": ACCESS_LOGS}

@@ -249,4 +249,3 @@ async def test_only_validated_arguments_are_stored_and_their_size_is_capped(
         refused = await session.call_tool("start_echo", {"data": "z" * 100_000})
         assert refused.is_error and "arguments: expected at most 65536 bytes of JSON" in refused.content[0].text
     await still_serving(server, data)
-

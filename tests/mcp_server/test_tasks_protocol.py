@@ -219,3 +219,18 @@ async def test_in_request_call_streams_progress_and_heartbeats(server: ServerPro
     texts = [m for _, m in messages]
     assert "epoch 2/2, loss 0.4900" in texts
     assert any(t and t.startswith("still working") for t in texts), texts
+
+
+async def test_a_modern_clients_ttl_is_honoured_within_the_servers_bounds(server: ServerProcess) -> None:
+    training = {"model_name": "x", "epochs": 1, "seconds_per_epoch": 0.01}
+    async with client(server.mcp_url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:
+        asked = await session.session.call_tool("model_training", training, meta={"ttlMs": 120_000}, allow_claimed=True)
+        assert asked.ttl_ms == 120_000
+        too_long = await session.session.call_tool(
+            "model_training", training, meta={"ttlMs": 10**12}, allow_claimed=True
+        )
+        assert too_long.ttl_ms == 7 * 86_400 * 1000  # TASK_MAX_TTL_SECONDS
+        default = await session.session.call_tool("model_training", training, allow_claimed=True)
+        assert default.ttl_ms == 7 * 86_400 * 1000  # the agent's docs promise results for 7 days
+        with pytest.raises(MCPError, match=r"_meta\.ttlMs"):
+            await session.session.call_tool("model_training", training, meta={"ttlMs": -5}, allow_claimed=True)

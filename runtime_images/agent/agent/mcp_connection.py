@@ -48,8 +48,9 @@ logger = logging.getLogger(__name__)
 
 SIGNING_SERVICE = "bedrock-agentcore"
 MCP_SESSION_HEADER = "mcp-session-id"
-# The MCP server's `_meta` key for idempotent task creation.
+# The MCP server's `_meta` keys for idempotent task creation and the task's ttl.
 REQUEST_KEY_META = "requestKey"
+TTL_META = "ttlMs"
 # Headers a proxy on the way may rewrite; signing them would break the signature.
 _UNSIGNED = frozenset({"connection", "user-agent", "accept-encoding", "content-length"})
 
@@ -124,6 +125,8 @@ class ReconnectingMCPClient(MCPClient):
         self._expired_generation = -1
         self._restart_lock = threading.Lock()
         self._url = url
+        # TasksConfig is a TypedDict: its ttl is the legacy task ttl, the same wish in 2025 terms.
+        self._ttl_ms = int(tasks_config["ttl"].total_seconds() * 1000)
         self._headers = dict(headers)
         self._auth = auth
         super().__init__(
@@ -173,7 +176,9 @@ class ReconnectingMCPClient(MCPClient):
         *,
         cancel_signal: threading.Event | None = None,
     ) -> ToolResult:
-        meta = {**(meta or {}), REQUEST_KEY_META: request_key(tool_use_id)}
+        # The request key makes a repeated call find its task; ttlMs asks the server to keep the
+        # task and its result as long as the agent promises (within the server's bounds).
+        meta = {**(meta or {}), REQUEST_KEY_META: request_key(tool_use_id), TTL_META: self._ttl_ms}
         for attempt in (1, 2):
             generation = self._generation
             result = await super().call_tool_async(

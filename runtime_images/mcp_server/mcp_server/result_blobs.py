@@ -94,7 +94,8 @@ class S3Blobs(ResultBlobs):
                 Bucket=self.bucket, Key=blob_key(owner, task_id), Range=f"bytes={offset}-{offset + length - 1}"
             )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            # Without s3:ListBucket (the runtime role has none) a missing object answers AccessDenied.
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):
                 raise FileNotFoundError(task_id) from None
             if error.response.get("Error", {}).get("Code") == "InvalidRange":
                 return b""

@@ -15,9 +15,22 @@ It imports nothing of the web server or the MCP SDK: the Lambda ships this packa
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
 from pydantic import Field
 
 from kit_contracts.settings import EnvSettings
+from mcp_server.engine.blocking import blocking
+from mcp_server.engine.sweeper import Sweeper
+from mcp_server.logs import configure_logging
+from mcp_server.store.base import TaskRecord, TaskStore
+
+logger = logging.getLogger(__name__)
 
 
 class SweepSettings(EnvSettings):
@@ -39,3 +52,92 @@ class SweepSettings(EnvSettings):
     publish_max_attempts: int = Field(
         8, ge=1, le=100, validation_alias="PUBLISH_MAX_ATTEMPTS", description="result-event writes before giving up"
     )
+
+
+class RuntimeWaker:
+    """Hands a lost resumable task to a fresh MCP runtime session.
+
+    The sweeper has just taken the task over; this releases it again as a hand-over (so the next
+    take-over costs no attempt) and wakes a server with InvokeAgentRuntime on a new session: the
+    server's own sweep, first thing after start-up, takes the task and runs it there. If the wake
+    fails, the task stays released and the next scheduled sweep tries again.
+    """
+
+    def __init__(self, runtime_arn: str, store: TaskStore, worker_id: str, client: Any = None) -> None:
+        self.runtime_arn = runtime_arn
+        self.store = store
+        self.worker_id = worker_id
+        self._client = client
+
+    def _runtime(self) -> Any:
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("bedrock-agentcore")
+        return self._client
+
+    async def __call__(self, record: TaskRecord) -> bool:
+        if not await blocking(self.store.release, record.task_id, self.worker_id, time.time()):
+            return False  # gone meanwhile (cancelled): nothing to hand over
+        try:
+            await blocking(self.wake)
+        except Exception:
+            logger.exception("waking an MCP runtime session failed; the next sweep tries again")
+        return True
+
+    def wake(self) -> None:
+        # Any request starts a session's microVM, and with it the server and its sweep.
+        self._runtime().invoke_agent_runtime(
+            agentRuntimeArn=self.runtime_arn,
+            runtimeSessionId=str(uuid.uuid4()),
+            contentType="application/json",
+            accept="application/json, text/event-stream",
+            payload=json.dumps({"jsonrpc": "2.0", "id": "sweeper-wake", "method": "ping"}).encode(),
+        )
+
+
+def run(settings: SweepSettings, *, ddb: Any = None, memory: Any = None, runtime: Any = None) -> dict[str, Any]:
+    """One sweep of the task table; returns what it did (the Lambda's result, for its logs)."""
+    from mcp_server.results_sink import AgentCoreMemorySink
+    from mcp_server.settings import load_settings
+    from mcp_server.store.dynamodb import DynamoDbTaskStore
+
+    engine_settings = load_settings(
+        {
+            "TASK_STORE": "dynamodb",
+            "TASK_TABLE_NAME": settings.table_name,
+            "MEMORY_ID": settings.memory_id,
+            "KIT_ENVIRONMENT": settings.environment,
+            "TASK_LEASE_SECONDS": str(settings.lease_seconds),
+            "PUBLISH_MAX_ATTEMPTS": str(settings.publish_max_attempts),
+            # Not used by a sweep; the engine's settings require a deployed identity source.
+            "CALLER_IDENTITY": "runtime-user-id",
+        }
+    )
+    store = DynamoDbTaskStore(settings.table_name, client=ddb)
+    worker_id = f"scheduled-sweeper-{uuid.uuid4().hex[:8]}"
+    waker = RuntimeWaker(settings.mcp_runtime_arn, store, worker_id, runtime) if settings.mcp_runtime_arn else None
+    sweeper = Sweeper.standalone(
+        store,
+        AgentCoreMemorySink(client=memory),
+        engine_settings,
+        worker_id,
+        resume=waker,
+        # With no runtime to wake (JWT inbound auth), a lost resumable task is left for the next
+        # session, and the oldest-expired-lease metric shows it waiting.
+        leave_resumable=waker is None,
+        publish_max_attempts=settings.publish_max_attempts,
+        report_backlog=True,
+    )
+
+    async def sweep() -> dict[str, int]:
+        recovered = await sweeper.recover_lost()
+        republished = await sweeper.republish_overdue()
+        return {"recovered": recovered, "republished": republished}
+
+    return asyncio.run(sweep())
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    configure_logging("INFO", static={"component": "sweeper"})
+    return run(SweepSettings.load())

@@ -61,6 +61,7 @@ class TaskEngine:
             self.worker_id,
             resume=self._resume,
             runs_here=self.worker.is_running,
+            can_run=self._can_run,
             publish_max_attempts=settings.publish_max_attempts,
         )
         self._running = False
@@ -70,9 +71,12 @@ class TaskEngine:
         lifetime = self.settings.runtime_max_lifetime_seconds
         return None if lifetime is None else self.started + lifetime
 
+    def _can_run(self, record: TaskRecord) -> bool:
+        return record.tool in self.catalog and not self.tasks.ending_soon()
+
     async def _resume(self, record: TaskRecord) -> bool:
         """Re-run a resumable task taken over from a lost worker, if this server has its tool and the time."""
-        if record.tool not in self.catalog or self.tasks.ending_soon():
+        if not self._can_run(record):
             return False
         self.worker.spawn(record)
         return True

@@ -58,6 +58,8 @@ class Sweeper:
         runs_here: Callable[[str], bool] = lambda _task_id: False,
         publish_max_attempts: int = PUBLISH_MAX_ATTEMPTS,
         report_backlog: bool = False,
+        leave_resumable: bool = False,
+        can_run: Callable[[TaskRecord], bool] = lambda _record: True,
     ) -> None:
         self.store = store
         self.outcomes = outcomes
@@ -68,6 +70,10 @@ class Sweeper:
         self._runs_here = runs_here
         self._publish_max = publish_max_attempts
         self._report_backlog = report_backlog
+        # With nowhere to run it, a lost resumable task is left for a server to take over.
+        self._leave_resumable = leave_resumable
+        # Whether `resume` can run this task now (this server has its tool, and time left).
+        self._can_run = can_run
         self._last_purge = 0.0
 
     @classmethod
@@ -106,6 +112,9 @@ class Sweeper:
         for record in expired:
             if self._runs_here(record.task_id) or record.lease_owner is None:
                 continue
+            resumable = record.resumable and record.attempts < MAX_ATTEMPTS
+            if resumable and (self._leave_resumable or not self._can_run(record)):
+                continue  # left for a sweeper that can run it
             try:
                 recovered += await self._take_over(record, now)
             except Exception:
@@ -148,7 +157,10 @@ class Sweeper:
                 "re-running" if rerun else "failing it",
                 extra={"lost_worker": lost_worker, "attempt": record.attempts},
             )
-        if rerun and self._resume is not None and await self._resume(record):
+        if rerun and self._resume is not None:
+            if not await self._resume(record):
+                # Taken but not runnable after all: free it again for another session, at no cost.
+                await blocking(self.store.release, record.task_id, self.worker_id, time.time())
             return
         reason = (
             f"worker lost: the server process running this task stopped (its lease expired) after "

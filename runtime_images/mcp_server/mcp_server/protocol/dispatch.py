@@ -84,7 +84,8 @@ class TasksMiddleware:
             # SEP-2663: the server decides; it answers with a task whenever the client can take one.
             if not declares_tasks_extension(ctx):
                 return None
-            ttl_seconds = None
+            # The extension carries no ttl of the client's: the kit reads one from _meta (ttlMs).
+            ttl_seconds = tasks_2026.requested_ttl_seconds(params.get("_meta"))
         else:
             if params.get("task") is None:
                 return None

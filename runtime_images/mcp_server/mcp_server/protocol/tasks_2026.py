@@ -7,6 +7,7 @@ the task is stored; `tasks/get` carries the result, error or questions inline;
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from mcp.shared.exceptions import MCPError
@@ -18,6 +19,24 @@ from mcp_server.engine import views
 from mcp_server.engine.api import AnswerRejected, TaskService
 from mcp_server.protocol.wire import task_wire
 from mcp_server.store.base import TaskRecord
+
+TTL_META = "ttlMs"
+
+
+def requested_ttl_seconds(meta: Any) -> int | None:
+    """A client's wish for how long the task and its result are kept: `_meta.ttlMs` (positive milliseconds).
+
+    The 2026-07-28 extension lets the server choose; a kit client may ask, within the server's bounds
+    (TASK_MAX_TTL_SECONDS). The granted value is the task's `ttlMs`.
+    """
+    ttl_ms = meta.get(TTL_META) if isinstance(meta, dict) else None
+    if ttl_ms is None:
+        return None
+    if isinstance(ttl_ms, bool) or not isinstance(ttl_ms, int | float) or not math.isfinite(ttl_ms) or ttl_ms <= 0:
+        raise MCPError(
+            code=INVALID_PARAMS, message=f"_meta.ttlMs={ttl_ms!r:.80}: expected a positive number of milliseconds"
+        )
+    return math.ceil(ttl_ms / 1000)
 
 
 def created(record: TaskRecord, poll_interval_ms: int) -> dict[str, Any]:
