@@ -69,8 +69,9 @@ def pending(session: boto3.Session, *, table: str, key: str) -> Pending:
     )
     if item is None:
         raise LookupError(f"no handoff with idempotency key {key!r} in table {table}")
-    if not item.get(claims.APPROVAL_TOKEN):
-        raise LookupError(f"handoff {key!r} is not waiting for approval")
+    state = item.get(claims.STATE)  # claims written before states existed have none
+    if not item.get(claims.APPROVAL_TOKEN) or state not in (None, claims.AWAITING_APPROVAL):
+        raise LookupError(f"handoff {key!r} is not waiting for approval (its claim is {state or 'not waiting'})")
     return Pending(
         key=key,
         kind=str(item.get(claims.KIND, "?")),

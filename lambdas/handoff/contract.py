@@ -18,9 +18,16 @@ __all__ = [
     "SCHEMA_VERSION",
     "SESSION_ID_PATTERN",
     "HandoffDetail",
+    "StepFailed",
     "ValidationFailed",
 ]
 
 
 class ValidationFailed(Exception):
     """Raised by the validate step; its class name is the error the workflow catches."""
+
+
+class StepFailed(Exception):
+    """Raised by the execute step when the step itself raised: it has stopped, and whatever it
+    did may be partial. The only error the workflow compensates for; any other error from
+    Execute (a timeout, an idempotency record still in progress) may mean it is still running."""

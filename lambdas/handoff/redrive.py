@@ -4,8 +4,8 @@
 
 Each message body is the original event; its `detail` becomes a new execution's input.
 Redriving is safe to repeat: the workflow claims the (verified) idempotency key before any
-step, so a request that already ran ends as `Duplicate`. A message is deleted only after its
-execution started.
+step, so a request whose step ran, or may have run, ends as `Duplicate`; one that failed
+before its step began runs it (once). A message is deleted only after its execution started.
 
 It starts executions (states:StartExecution) rather than putting the events back on the bus:
 the bus denies PutEvents to every principal but the MCP server's role. Only messages with the

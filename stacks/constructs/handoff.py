@@ -1,13 +1,16 @@
 """EventBridge → Step Functions handoff that runs each irreversible step exactly once.
 
 validate (and verify the idempotency key) → claim the key → [human approval] → execute once →
-record the outcome in AgentCore Memory; a failure after the side effect compensates, records
-and fails. `admit_only` gives the bus the resource policy that lets only the MCP server put
-handoff events on it.
+record the outcome in AgentCore Memory. Every way out records an outcome for the user, and the
+claim's `state` says whether the step may have started: a failure before it releases the claim
+(a re-run of the same event runs the step once), a step that failed is compensated, and a step
+that may still be running is retried and never compensated. `admit_only` gives the bus the
+resource policy that lets only the MCP server put handoff events on it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from aws_cdk import Aws, Duration, RemovalPolicy, Stack, SymlinkFollowMode
@@ -37,6 +40,43 @@ POWERTOOLS_LAYER_VERSION = 27
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 LAMBDA_TIMEOUT = Duration.seconds(30)
 FUNCTIONS = ("validate", "approval", "execute", "compensate", "record")
+
+# The claim's states (lambdas/handoff/claims.py defines the same names for the Lambdas and the
+# approve command; tests/lambdas/test_claims.py checks the workflow writes only those). Only
+# FAILED_BEFORE_EXECUTE may be claimed again: in it, the step never began.
+CLAIMED = "claimed"
+AWAITING_APPROVAL = "awaiting_approval"
+EXECUTING = "executing"
+DONE = "done"
+COMPENSATED = "compensated"
+COMPENSATION_FAILED = "compensation_failed"
+OUTCOME_UNKNOWN = "outcome_unknown"
+REJECTED = "rejected"
+FAILED_BEFORE_EXECUTE = "failed_before_execute"
+
+# Errors after which Execute may still complete, or never started: retried, never compensated.
+# The Lambda service errors (Lambda.ClientExecutionTimeoutException among them) are retried by
+# LambdaInvoke's own first Retry entry.
+EXECUTE_MAY_STILL_COMPLETE = (
+    "IdempotencyAlreadyInProgressError",  # an earlier call with this key is still running
+    "IdempotencyInconsistentStateError",  # Powertools: retryable
+    "IdempotencyPersistenceLayerError",  # the idempotency record could not be read or written
+    "Lambda.Unknown",  # the function was stopped (timeout, out of memory): AWS's name for it
+    "Sandbox.Timedout",  # the same, as the Lambda runtime reports a timeout today
+    "Lambda.TooManyRequestsException",  # throttled: it did not start
+    "States.Timeout",  # Step Functions stopped waiting; the function may not have
+)
+# An INPROGRESS record expires with its call (Powertools is given the Lambda context), so after
+# LAMBDA_TIMEOUT a retry either finds the result or runs the step itself: 5+10+20+40+60+60 s of
+# waiting covers that several times over.
+EXECUTE_RETRY = {
+    "interval": Duration.seconds(5),
+    "backoff_rate": 2,
+    "max_attempts": 6,
+    "max_delay": Duration.seconds(60),
+}
+DYNAMODB_TRANSIENT = ["DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.InternalServerErrorException"]
+CONDITION_FAILED = "DynamoDB.ConditionalCheckFailedException"
 
 
 class Handoff(Construct):
@@ -216,41 +256,113 @@ class Handoff(Construct):
         return tasks.LambdaInvoke(self, state_id, lambda_function=self.functions[name], **kwargs)  # type: ignore[arg-type]
 
     def _record(self, state_id: str, outcome: str) -> tasks.LambdaInvoke:
-        return self._invoke(
+        """Tell the user. No Catch: if memory stays down the execution fails here, where
+        RedriveExecution resumes it (with the same client token), the claim already settled."""
+        record = self._invoke(
             "record",
             state_id,
-            payload=sfn.TaskInput.from_object({"outcome": outcome, "detail": sfn.JsonPath.object_at("$")}),
+            payload=sfn.TaskInput.from_object(
+                {"outcome": outcome, "execution": sfn.JsonPath.execution_id, "detail": sfn.JsonPath.object_at("$")}
+            ),
             result_path="$.recorded",
         )
+        record.add_retry(errors=["OutcomeNotRecorded"], interval=Duration.seconds(2), backoff_rate=2, max_attempts=4)
+        return record
+
+    @staticmethod
+    def _claim_key() -> dict[str, tasks.DynamoAttributeValue]:
+        return {
+            "id": tasks.DynamoAttributeValue.from_string(
+                sfn.JsonPath.format("claim#{}", sfn.JsonPath.string_at("$.idempotency_key"))
+            )
+        }
+
+    def _set_claim(
+        self, table: dynamodb.ITable, state_id: str, *, to: str, when: Sequence[str]
+    ) -> tasks.DynamoUpdateItem:
+        """Move this execution's claim from one of `when` to `to`. The condition keeps an
+        execution from moving a claim another one holds, or one already further along."""
+        expected = {f":from_{state}": tasks.DynamoAttributeValue.from_string(state) for state in when}
+        update = tasks.DynamoUpdateItem(
+            self,
+            state_id,
+            table=table,
+            key=self._claim_key(),
+            # The token is of no use once the claim leaves awaiting_approval: it goes.
+            update_expression="SET #state = :to, #changed = :now REMOVE #token",
+            condition_expression=f"#execution = :execution AND #state IN ({', '.join(expected)})",
+            expression_attribute_names={
+                "#state": "state",
+                "#changed": "state_changed_at",
+                "#execution": "execution",
+                "#token": "approval_token",
+            },
+            expression_attribute_values={
+                ":to": tasks.DynamoAttributeValue.from_string(to),
+                ":now": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
+                ":execution": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id),
+                **expected,
+            },
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
+        )
+        update.add_retry(errors=DYNAMODB_TRANSIENT, max_attempts=4)
+        return update
+
+    def _settle(
+        self, table: dynamodb.ITable, state_id: str, *, to: str, when: Sequence[str], then: sfn.IChainable
+    ) -> sfn.IChainable:
+        """Record the claim's final state, then `then` (which tells the user) whether or not
+        that write succeeded: the user's outcome does not wait on the bookkeeping."""
+        settle = self._set_claim(table, state_id, to=to, when=when)
+        settle.add_catch(then, errors=["States.ALL"], result_path="$.claim_error")
+        return settle.next(then)
 
     def _state_machine(
         self, idempotency_table: dynamodb.ITable, *, approval_required: bool, approval_timeout: Duration
     ) -> sfn.StateMachine:
+        table = idempotency_table
+        # Where an execution may hold the claim before its step begins.
+        before_execute = (CLAIMED, AWAITING_APPROVAL) if approval_required else (CLAIMED,)
+        duplicate = sfn.Succeed(self, "Duplicate", comment="This idempotency key was already handled.")
+
+        # Before the step: nothing ran. Release the claim, so the same event runs the step when
+        # it comes back (a redrive, a redelivery), and say so.
+        failed_before_execute = sfn.Fail(
+            self,
+            "NotRun",
+            error="FailedBeforeExecute",
+            cause="The step did not begin; the claim was released, so the same request may be run again.",
+        )
+        not_run = self._record("RecordNotRun", "not_run").next(failed_before_execute)
+        release = self._settle(table, "ReleaseClaim", to=FAILED_BEFORE_EXECUTE, when=before_execute, then=not_run)
+
         claim = tasks.DynamoPutItem(
             self,
             "ClaimIdempotencyKey",
-            table=idempotency_table,
+            table=table,
             item={
-                "id": tasks.DynamoAttributeValue.from_string(
-                    sfn.JsonPath.format("claim#{}", sfn.JsonPath.string_at("$.idempotency_key"))
-                ),
+                **self._claim_key(),
                 "kind": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$.kind")),
                 "execution": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.execution_id),
                 "claimed_at": tasks.DynamoAttributeValue.from_string(sfn.JsonPath.string_at("$$.State.EnteredTime")),
+                "state": tasks.DynamoAttributeValue.from_string(CLAIMED),
+                "state_changed_at": tasks.DynamoAttributeValue.from_string(
+                    sfn.JsonPath.string_at("$$.State.EnteredTime")
+                ),
             },
-            condition_expression="attribute_not_exists(id)",
+            # A new key, or one whose last execution ended before its step began.
+            condition_expression="attribute_not_exists(id) OR #state = :rerunnable",
+            expression_attribute_names={"#state": "state"},
+            expression_attribute_values={":rerunnable": tasks.DynamoAttributeValue.from_string(FAILED_BEFORE_EXECUTE)},
             result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.duration(Duration.seconds(30)),
         )
-        claim.add_retry(
-            errors=[
-                "DynamoDB.ProvisionedThroughputExceededException",
-                "DynamoDB.InternalServerErrorException",
-            ],
-            max_attempts=4,
-        )
-        duplicate = sfn.Succeed(self, "Duplicate", comment="This idempotency key was already handled.")
-        claim.add_catch(duplicate, errors=["DynamoDB.ConditionalCheckFailedException"], result_path="$.error")
+        claim.add_retry(errors=DYNAMODB_TRANSIENT, max_attempts=4)
+        claim.add_catch(duplicate, errors=[CONDITION_FAILED], result_path="$.error")
+        # The put may have landed before the error: ReleaseClaim frees it if so (its condition
+        # names this execution), and is refused harmlessly if not.
+        claim.add_catch(release, errors=["States.ALL"], result_path="$.error")
 
         # First, so that only a verified key is claimed: a forged or inconsistent input claims nothing.
         validate = self._invoke("validate", "Validate", output_path="$.Payload")
@@ -259,6 +371,20 @@ class Handoff(Construct):
             errors=["ValidationFailed"],
             result_path="$.error",
         )
+        # A crash (a bug, a timeout): nothing is claimed yet, nothing to release. Its own outcome:
+        # the input was never checked, so the record repeats nothing from it.
+        validate.add_catch(
+            self._record("RecordNotChecked", "not_checked").next(failed_before_execute),
+            errors=["States.ALL"],
+            result_path="$.error",
+        )
+
+        # The step may have begun from here on: the claim is held whatever happens next.
+        mark_executing = self._set_claim(
+            table, "MarkExecuting", to=EXECUTING, when=(AWAITING_APPROVAL,) if approval_required else (CLAIMED,)
+        )
+        mark_executing.add_catch(duplicate, errors=[CONDITION_FAILED], result_path="$.error")
+        mark_executing.add_catch(release, errors=["States.ALL"], result_path="$.error")
 
         execute = self._invoke(
             "execute",
@@ -266,7 +392,17 @@ class Handoff(Construct):
             result_selector={"result": sfn.JsonPath.object_at("$.Payload")},
             result_path="$.execution",
         )
-        record_failure = self._record("RecordFailure", "failed").next(sfn.Fail(self, "StepFailed", error="StepFailed"))
+        execute.add_retry(errors=list(EXECUTE_MAY_STILL_COMPLETE), **EXECUTE_RETRY)  # type: ignore[arg-type]
+
+        # The step failed (it raised, so it has stopped): undo it.
+        compensation_failed = self._record("RecordCompensationFailed", "compensation_failed").next(
+            sfn.Fail(
+                self,
+                "CompensationFailed",
+                error="CompensationFailed",
+                cause="The step failed and undoing it failed: an operator must check what is left in place.",
+            )
+        )
         compensate = self._invoke(
             "compensate",
             "Compensate",
@@ -274,10 +410,36 @@ class Handoff(Construct):
             result_selector={"result": sfn.JsonPath.object_at("$.Payload")},
             result_path="$.compensation",
         )
-        compensate.add_catch(record_failure, errors=["States.ALL"], result_path="$.compensation")
-        execute.add_catch(compensate.next(record_failure), errors=["States.ALL"], result_path="$.error")
+        # Compensation is safe to repeat (steps/__init__.py).
+        compensate.add_retry(errors=["States.ALL"], interval=Duration.seconds(5), backoff_rate=2, max_attempts=2)
+        compensate.add_catch(
+            self._settle(
+                table, "MarkCompensationFailed", to=COMPENSATION_FAILED, when=(EXECUTING,), then=compensation_failed
+            ),
+            errors=["States.ALL"],
+            result_path="$.compensation",
+        )
+        record_failure = self._record("RecordFailure", "failed").next(sfn.Fail(self, "StepFailed", error="StepFailed"))
+        compensate.next(self._settle(table, "MarkCompensated", to=COMPENSATED, when=(EXECUTING,), then=record_failure))
+        execute.add_catch(compensate, errors=["StepFailed"], result_path="$.error")
+
+        # Retries ran out and the step may still complete: compensating could undo nothing, or
+        # undo what then completes. Say the outcome is unknown, hold the claim, ask an operator.
+        unknown = self._record("RecordUnknown", "unknown").next(
+            sfn.Fail(
+                self,
+                "OutcomeUnknown",
+                error="OutcomeUnknown",
+                cause="The step did not report back and may still complete: an operator must check it.",
+            )
+        )
+        execute.add_catch(
+            self._settle(table, "MarkOutcomeUnknown", to=OUTCOME_UNKNOWN, when=(EXECUTING,), then=unknown),
+            errors=["States.ALL"],
+            result_path="$.error",
+        )
         done = self._record("RecordOutcome", "completed").next(sfn.Succeed(self, "Done"))
-        run = execute.next(done)
+        execute.next(self._settle(table, "MarkDone", to=DONE, when=(EXECUTING,), then=done))
 
         chain = validate.next(claim)
         if approval_required:
@@ -287,19 +449,27 @@ class Handoff(Construct):
                 "AwaitApproval",
                 integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
                 payload=sfn.TaskInput.from_object(
-                    {"task_token": sfn.JsonPath.task_token, "detail": sfn.JsonPath.object_at("$")}
+                    {
+                        "task_token": sfn.JsonPath.task_token,
+                        "execution": sfn.JsonPath.execution_id,
+                        "detail": sfn.JsonPath.object_at("$"),
+                    }
                 ),
                 heartbeat_timeout=sfn.Timeout.duration(approval_timeout),
                 task_timeout=sfn.Timeout.duration(approval_timeout.plus(Duration.minutes(5))),
                 result_path="$.approval",
             )
+            # A decision (or none in time): nothing ran, and the claim keeps the answer.
+            rejected = self._record("RecordRejected", "rejected").next(sfn.Succeed(self, "Rejected"))
             approval.add_catch(
-                self._record("RecordRejected", "rejected").next(sfn.Succeed(self, "Rejected")),
+                self._settle(table, "MarkRejected", to=REJECTED, when=before_execute, then=rejected),
                 errors=["Rejected", "States.Timeout", "States.HeartbeatTimeout"],
                 result_path="$.error",
             )
+            # The user could not be asked (the function failed, timed out, was throttled).
+            approval.add_catch(release, errors=["States.ALL"], result_path="$.error")
             chain = chain.next(approval)
-        chain = chain.next(run)
+        chain = chain.next(mark_executing).next(execute)
 
         log_group = self._log_group("WorkflowLogs", f"{VENDED_LOGS_PREFIX}{self._log_group_prefix}/handoff-workflow")
         machine = sfn.StateMachine(
@@ -313,6 +483,8 @@ class Handoff(Construct):
             # approval state's input holds its task token, which is the approval itself.
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
         )
+        # The claim's put and updates go through DynamoDB to a table under the kit key.
+        grant_table_items(machine, table, ("PutItem", "UpdateItem"))
         policy = machine.role.node.find_child("DefaultPolicy")
         for fn in self.functions.values():
             logical_id = Stack.of(self).resolve(Stack.of(self).get_logical_id(fn.node.default_child))  # type: ignore[arg-type]

@@ -54,21 +54,47 @@ def test_validate_then_claim_the_key_and_a_duplicate_succeeds_without_side_effec
     assert machine["StartAt"] == "Validate"
     claim = states[states["Validate"]["Next"]]
     assert claim["Resource"].endswith(":states:::dynamodb:putItem")
-    assert claim["Parameters"]["ConditionExpression"] == "attribute_not_exists(id)"
-    (catch,) = claim["Catch"]
-    assert catch["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
-    assert states[catch["Next"]]["Type"] == "Succeed"
+    # It used to be `attribute_not_exists(id)` alone: a claim was held for good, even by an
+    # execution that failed before its step began, and the request then ended as Duplicate.
+    assert claim["Parameters"]["ConditionExpression"] == "attribute_not_exists(id) OR #state = :rerunnable"
+    assert claim["Parameters"]["ExpressionAttributeValues"] == {":rerunnable": {"S": "failed_before_execute"}}
+    assert claim["Parameters"]["Item"]["state"] == {"S": "claimed"}
+    duplicate, failed = claim["Catch"]
+    assert duplicate["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert states[duplicate["Next"]]["Type"] == "Succeed"
+    assert failed == {"ErrorEquals": ["States.ALL"], "Next": "ReleaseClaim", "ResultPath": "$.error"}
 
 
-def test_every_task_has_a_timeout_and_lambda_tasks_retry_only_service_errors(synthesized) -> None:
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+]
+
+
+def test_every_task_has_a_timeout_and_lambda_tasks_retry_service_errors_then_only_their_own(synthesized) -> None:
+    # Lambda tasks used to retry the service errors and nothing else; now Execute also retries
+    # what says it may still complete, the record states a failed CreateEvent, and Compensate
+    # (safe to repeat) anything.
     for env in ("dev", "staging"):
         for name, state in definition(synthesized, env)["States"].items():
             if state["Type"] != "Task":
                 continue
             assert "TimeoutSeconds" in state, name
-            if ":lambda:invoke" in state["Resource"]:
-                errors = [e for retry in state.get("Retry", []) for e in retry["ErrorEquals"]]
-                assert errors and all(e.startswith("Lambda.") for e in errors), name
+            if ":lambda:invoke" not in state["Resource"]:
+                continue
+            first, *more = state["Retry"]
+            assert first["ErrorEquals"] == LAMBDA_SERVICE_ERRORS, name
+            own = [e for retry in more for e in retry["ErrorEquals"]]
+            if name == "Execute":
+                assert "IdempotencyAlreadyInProgressError" in own
+            elif name.startswith("Record"):
+                assert own == ["OutcomeNotRecorded"], name
+            elif name == "Compensate":
+                assert own == ["States.ALL"]
+            else:
+                assert own == [], name
 
 
 @pytest.mark.parametrize(("env", "approval"), [("dev", False), ("staging", True), ("prod", True)])
@@ -82,12 +108,126 @@ def test_approval_follows_the_environment(synthesized, env: str, approval: bool)
         assert wait["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
 
 
-def test_failure_after_the_side_effect_compensates_then_records_then_fails(synthesized) -> None:
+def test_a_step_that_failed_is_compensated_then_recorded_then_fails(synthesized) -> None:
+    # Execute used to catch States.ALL into Compensate: an in-progress or timed-out call, which
+    # may still complete, was compensated and the user told it failed.
     states = definition(synthesized, "dev")["States"]
-    (catch,) = states["Execute"]["Catch"]
-    assert catch["ErrorEquals"] == ["States.ALL"] and catch["Next"] == "Compensate"
-    assert states["Compensate"]["Next"] == "RecordFailure"
+    failed, other = states["Execute"]["Catch"]
+    assert failed == {"ErrorEquals": ["StepFailed"], "Next": "Compensate", "ResultPath": "$.error"}
+    assert other["ErrorEquals"] == ["States.ALL"] and other["Next"] == "MarkOutcomeUnknown"
+    assert states["Compensate"]["Next"] == "MarkCompensated"
+    assert states["MarkCompensated"]["Next"] == "RecordFailure"
     assert states["RecordFailure"]["Next"] == "StepFailed" and states["StepFailed"]["Type"] == "Fail"
+    (compensation_failed,) = states["Compensate"]["Catch"]
+    assert compensation_failed["Next"] == "MarkCompensationFailed"
+    assert states["MarkCompensationFailed"]["Next"] == "RecordCompensationFailed"
+    assert states["RecordCompensationFailed"]["Next"] == "CompensationFailed"
+
+
+def test_execute_retries_what_may_still_complete_before_anything_is_caught(synthesized) -> None:
+    for env in ("dev", "staging"):
+        execute = definition(synthesized, env)["States"]["Execute"]
+        service, may_still_complete = execute["Retry"]
+        assert "Lambda.ClientExecutionTimeoutException" in service["ErrorEquals"]
+        assert {
+            "IdempotencyAlreadyInProgressError",
+            "Lambda.Unknown",
+            "Sandbox.Timedout",
+            "States.Timeout",
+        } <= set(may_still_complete["ErrorEquals"])
+        # Its own failure is compensated at once; retrying it would run the step again.
+        assert not {"StepFailed", "States.ALL", "States.TaskFailed"} & set(may_still_complete["ErrorEquals"])
+        # Outlasts the in-progress record of a call (which expires with the 30 s function).
+        waits = [
+            min(
+                may_still_complete["IntervalSeconds"] * may_still_complete["BackoffRate"] ** n,
+                may_still_complete["MaxDelaySeconds"],
+            )
+            for n in range(may_still_complete["MaxAttempts"])
+        ]
+        assert waits == [5, 10, 20, 40, 60, 60]
+
+
+def _edges(states: dict[str, Any]) -> dict[str, set[str]]:
+    return {
+        name: {*([state["Next"]] if "Next" in state else []), *(c["Next"] for c in state.get("Catch", []))}
+        for name, state in states.items()
+    }
+
+
+def _reachable(states: dict[str, Any], start: str, *, avoiding: set[str] = frozenset()) -> set[str]:  # type: ignore[assignment]
+    edges, seen, todo = _edges(states), set(), [start]
+    while todo:
+        name = todo.pop()
+        if name in seen or name in avoiding:
+            continue
+        seen.add(name)
+        todo.extend(edges[name])
+    return seen
+
+
+@pytest.mark.parametrize("env", ["dev", "staging"])
+def test_nothing_after_an_execute_that_may_still_be_running_compensates(synthesized, env: str) -> None:
+    states = definition(synthesized, env)["States"]
+    (unknown,) = [c["Next"] for c in states["Execute"]["Catch"] if c["ErrorEquals"] == ["States.ALL"]]
+    after = _reachable(states, unknown)
+    assert "Compensate" not in after and "RecordUnknown" in after
+    assert states["MarkOutcomeUnknown"]["Parameters"]["ExpressionAttributeValues"][":to"] == {"S": "outcome_unknown"}
+    # Compensate is reached by one edge only: Execute's StepFailed catch.
+    into = [(n, e) for n, e in _edges(states).items() if "Compensate" in e]
+    assert into == [("Execute", {"Compensate", "MarkOutcomeUnknown", "MarkDone"})]
+
+
+@pytest.mark.parametrize("env", ["dev", "staging"])
+def test_every_failure_before_the_step_releases_the_claim_and_says_so(synthesized, env: str) -> None:
+    states = definition(synthesized, env)["States"]
+    before = ["ClaimIdempotencyKey", "MarkExecuting", *(["AwaitApproval"] if env == "staging" else [])]
+    for name in before:
+        assert {"ErrorEquals": ["States.ALL"], "Next": "ReleaseClaim", "ResultPath": "$.error"} in states[name][
+            "Catch"
+        ], name
+    release = states["ReleaseClaim"]
+    assert release["Parameters"]["ExpressionAttributeValues"][":to"] == {"S": "failed_before_execute"}
+    assert release["Parameters"]["ConditionExpression"].startswith("#execution = :execution AND #state IN (")
+    # Recorded whether or not the release itself went through.
+    assert release["Next"] == "RecordNotRun" and release["Catch"][0]["Next"] == "RecordNotRun"
+    # Validate crashing claimed nothing: straight to a record that repeats nothing it was sent.
+    assert {"ErrorEquals": ["States.ALL"], "Next": "RecordNotChecked", "ResultPath": "$.error"} in states["Validate"][
+        "Catch"
+    ]
+    assert states["RecordNotChecked"]["Parameters"]["Payload"]["outcome"] == "not_checked"
+    assert states["RecordNotChecked"]["Next"] == states["RecordNotRun"]["Next"] == "NotRun"
+    assert states["NotRun"]["Type"] == "Fail"
+
+
+@pytest.mark.parametrize("env", ["dev", "staging"])
+def test_every_way_out_but_duplicate_tells_the_user(synthesized, env: str) -> None:
+    machine = definition(synthesized, env)
+    states = machine["States"]
+    records = {name for name in states if name.startswith("Record")}
+    ends = {name for name, state in states.items() if state["Type"] in ("Succeed", "Fail")}
+    assert _reachable(states, machine["StartAt"], avoiding=records) & ends == {"Duplicate"}
+    for name in records:
+        # No Catch: with memory down the execution fails at the record, where RedriveExecution
+        # resumes it; the claim has been settled before.
+        assert "Catch" not in states[name], name
+        assert states[name]["Parameters"]["Payload"]["execution.$"] == "$$.Execution.Id"
+
+
+def test_the_workflow_may_update_the_claim_through_dynamodb_only(synthesized) -> None:
+    template = synthesized.template_json("staging", "handoff")["Resources"]
+    (policy,) = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for k, r in template.items()
+        if r["Type"] == "AWS::IAM::Policy" and k.startswith("HandoffWorkflowRoleDefaultPolicy")
+    ]
+    actions = {a for s in policy for a in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])}
+    assert {"dynamodb:PutItem", "dynamodb:UpdateItem"} <= actions
+    assert not {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan"} & actions
+    (kms,) = [s for s in policy if "kms:Decrypt" in json.dumps(s["Action"])]
+    assert kms["Condition"] == {
+        "StringEquals": {"kms:ViaService": {"Fn::Join": ["", ["dynamodb.", {"Ref": "AWS::Region"}, ".amazonaws.com"]]}}
+    }
 
 
 def test_rule_matches_the_contract_and_delivers_with_dlq_and_retry(synthesized) -> None:

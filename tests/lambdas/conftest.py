@@ -14,9 +14,10 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -102,18 +103,58 @@ class _Context:
         return 30_000
 
 
-def _run_handler(handler_path: str, event: Any, function_name: str) -> tuple[str, bool, str]:
+class FunctionError(Exception):
+    """A failure the Lambda runtime reports for a function it stopped (timeout, out of memory):
+    the state's error is `error_type` (e.g. `Sandbox.Timedout`), whatever the handler was doing."""
+
+    def __init__(self, error_type: str, message: str = "") -> None:
+        super().__init__(message or error_type)
+        self.error_type = error_type
+
+
+class InvokeError(Exception):
+    """The Invoke call itself failed (Step Functions sees `Lambda.<code>`), as when the client
+    gives up waiting (`ClientExecutionTimeoutException`) while the function may still run."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(message or code)
+        self.code = code
+
+
+# A test's stand-in for one function: it gets the event and the real handler (call it, or not,
+# or in another thread) and returns the result or raises (FunctionError, InvokeError, anything).
+Fault = Callable[[Any, Callable[[Any], Any]], Any]
+
+
+def _handler(handler_path: str) -> Callable[[Any, Any], Any]:
     module_name, _, attribute = handler_path.rpartition(".")
-    handler = getattr(importlib.import_module(module_name), attribute)
+    return getattr(importlib.import_module(module_name), attribute)  # type: ignore[no-any-return]
+
+
+def _run_handler(
+    handler_path: str, event: Any, function_name: str, fault: Fault | None = None
+) -> tuple[str, bool, str]:
+    handler = _handler(handler_path)
+
+    def real(e: Any) -> Any:
+        return handler(e, _Context(function_name))
+
     try:
-        return json.dumps(handler(event, _Context(function_name))), False, ""
+        return json.dumps(fault(event, real) if fault else real(event)), False, ""
+    except InvokeError:
+        raise
     except Exception as exc:  # the Lambda runtime's error shape: errorType becomes the state error
         body = {
-            "errorType": type(exc).__name__,
+            "errorType": exc.error_type if isinstance(exc, FunctionError) else type(exc).__name__,
             "errorMessage": str(exc),
             "stackTrace": traceback.format_exc(),
         }
         return json.dumps(body), True, ""
+
+
+def short_name(handler_path: str) -> str:
+    """`handoff.handlers.execute.handler` -> `execute`."""
+    return handler_path.split(".")[-2]
 
 
 @dataclass
@@ -125,6 +166,10 @@ class Workflow:
     state_machine_arn: str
     table_name: str
     ledger_prefix: str
+    # Stand-ins by function (`validate`, `approval`, `execute`, `compensate`, `record`).
+    faults: dict[str, Fault] = field(default_factory=dict)
+    # Every Retry interval the interpreter asked to wait, in seconds (it does not wait).
+    retry_waits: list[float] = field(default_factory=list)
 
     def start(self, detail: dict[str, Any], name: str) -> str:
         return self.sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(detail))[
@@ -143,6 +188,15 @@ class Workflow:
     def states_entered(self, execution_arn: str) -> list[str]:
         history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         return [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+
+    def task_errors(self, execution_arn: str) -> list[str]:
+        """The error of every failed task attempt, in order (retried ones included)."""
+        history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        return [e["taskFailedEventDetails"]["error"] for e in history if "taskFailedEventDetails" in e]
+
+    def claim_state(self, idempotency_key: str) -> str | None:
+        claim = self.claim(idempotency_key)
+        return claim["state"]["S"] if claim and "state" in claim else None
 
     def claim(self, idempotency_key: str) -> dict[str, Any] | None:
         item = self.dynamodb.get_item(TableName=self.table_name, Key={"id": {"S": f"claim#{idempotency_key}"}})
@@ -185,6 +239,8 @@ def _start_workflow(synthesized: SynthesizedHandoff, monkeypatch: pytest.MonkeyP
     import boto3
     from moto import mock_aws
     from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.exceptions import JsonRESTError
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}):
         table_props = synthesized.idempotency_table
@@ -238,14 +294,25 @@ def _start_workflow(synthesized: SynthesizedHandoff, monkeypatch: pytest.MonkeyP
         settings.cache_clear()
         persistence_layer.cache_clear()
 
+        faults: dict[str, Fault] = {}
+
         def invoke(self, function_name, qualifier, body, headers, response_headers):  # type: ignore[no-untyped-def]
             function = self.get_function(function_name, qualifier)
-            payload, errored, _ = _run_handler(function.handler, json.loads(body or "{}"), function.function_name)
+            fault = faults.get(short_name(function.handler))
+            try:
+                payload, errored, _ = _run_handler(
+                    function.handler, json.loads(body or "{}"), function.function_name, fault
+                )
+            except InvokeError as exc:
+                raise JsonRESTError(exc.code, str(exc)) from None
             if errored:
                 response_headers["x-amz-function-error"] = "Unhandled"
             return payload.encode()
 
         monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+        # moto really sleeps each Retry interval; the tests record the intervals instead.
+        retry_waits: list[float] = []
+        monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=retry_waits.append))
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine_arn = sfn.create_state_machine(
             name=f"handoff-{synthesized.env_name}", definition=definition, roleArn=role_arn, type="STANDARD"
@@ -258,6 +325,8 @@ def _start_workflow(synthesized: SynthesizedHandoff, monkeypatch: pytest.MonkeyP
             state_machine_arn=machine_arn,
             table_name=table_name,
             ledger_prefix=ledger_prefix,
+            faults=faults,
+            retry_waits=retry_waits,
         )
         settings.cache_clear()
         persistence_layer.cache_clear()

@@ -65,11 +65,15 @@ def test_happy_path_runs_the_step_and_records_the_outcome(workflow) -> None:
     execution = workflow.start(request, name="happy")
     assert workflow.wait(execution)["status"] == "SUCCEEDED"
     # Validate comes before the claim, so only a verified key is ever claimed (a forged event
-    # used to claim first).
+    # used to claim first). The claim now records when the step may have begun (MarkExecuting)
+    # and that it is done (MarkDone): a claim used to say nothing, so a failure before the step
+    # held it for good.
     assert workflow.states_entered(execution) == [
         "Validate",
         "ClaimIdempotencyKey",
+        "MarkExecuting",
         "Execute",
+        "MarkDone",
         "RecordOutcome",
         "Done",
     ]
@@ -82,6 +86,7 @@ def test_happy_path_runs_the_step_and_records_the_outcome(workflow) -> None:
         workflow, request["idempotency_key"], "completed"
     )
     assert workflow.claim(request["idempotency_key"])["kind"]["S"] == "sandbox_account"
+    assert workflow.claim_state(request["idempotency_key"]) == "done"
 
 
 def test_the_same_event_twice_has_one_side_effect(workflow) -> None:
@@ -143,7 +148,14 @@ def test_a_failing_step_is_compensated_and_the_failure_recorded(workflow, monkey
     execution = workflow.start(request, name="failing")
     described = workflow.wait(execution)
     assert described["status"] == "FAILED"
-    assert workflow.states_entered(execution)[-4:] == ["Execute", "Compensate", "RecordFailure", "StepFailed"]
+    # The claim is marked compensated before the failure is recorded (MarkCompensated is new).
+    assert workflow.states_entered(execution)[-5:] == [
+        "Execute",
+        "Compensate",
+        "MarkCompensated",
+        "RecordFailure",
+        "StepFailed",
+    ]
     assert workflow.ledger(request["idempotency_key"]) is None  # compensated
     text = memory_text(workflow, request["idempotency_key"], "failed")
     assert "not allowed to tag" in text and '"removed": true' in text
@@ -237,6 +249,9 @@ def test_approval_rejected_does_nothing_and_says_so(approval_workflow) -> None:
     assert approval_workflow.wait(execution)["status"] == "SUCCEEDED"
     assert approval_workflow.states_entered(execution)[-2:] == ["RecordRejected", "Rejected"]
     assert approval_workflow.ledger(request["idempotency_key"]) is None
+    # A decision, not a failure: the claim keeps it, and the same event again is a Duplicate.
+    claim = approval_workflow.claim(request["idempotency_key"])
+    assert claim["state"] == {"S": "rejected"} and "approval_token" not in claim
     # moto's SendTaskFailure handler keeps the error name but drops the cause
     # (test_handlers covers how a cause is worded).
     assert "was not approved, nothing was done" in memory_text(

@@ -23,24 +23,35 @@ class ApprovalNotRequested(Exception):
     """The claim could not be updated or the user not told; the message never holds the token."""
 
 
-def request_approval(task_token: str, detail: dict[str, Any]) -> None:
+def request_approval(task_token: str, detail: dict[str, Any], execution: str) -> None:
     table = boto3.resource("dynamodb", region_name=settings().region).Table(settings().idempotency_table)
+    now = datetime.now(UTC).isoformat()
     # The token, what the approver is shown, and the requester the approve command compares
     # them with; names through placeholders, as some are DynamoDB reserved words.
     stored = {
+        claims.STATE: claims.AWAITING_APPROVAL,
+        claims.STATE_CHANGED_AT: now,
         claims.APPROVAL_TOKEN: task_token,
-        claims.APPROVAL_REQUESTED_AT: datetime.now(UTC).isoformat(),
+        claims.APPROVAL_REQUESTED_AT: now,
         claims.APPROVAL_ALLOW_SELF: settings().approval_allow_self,
         claims.ACTOR_ID: detail["actor_id"],
         claims.SUMMARY: detail["summary"],
         claims.REQUESTED_AT: detail["requested_at"],
     }
+    # Only while this execution holds the claim and nothing has moved it on (a retried call may
+    # find it awaiting already): a call that outlives its task, after the workflow released the
+    # claim, must not park it again with a token nobody can use.
     table.update_item(
         Key={"id": claims.claim_key(detail["idempotency_key"])},
         UpdateExpression="SET " + ", ".join(f"#{name} = :{name}" for name in stored),
-        ConditionExpression="attribute_exists(id)",
-        ExpressionAttributeNames={f"#{name}": name for name in stored},
-        ExpressionAttributeValues={f":{name}": value for name, value in stored.items()},
+        ConditionExpression="#execution = :execution AND #state IN (:claimed, :awaiting_approval)",
+        ExpressionAttributeNames={f"#{name}": name for name in (*stored, claims.EXECUTION)},
+        ExpressionAttributeValues={
+            **{f":{name}": value for name, value in stored.items()},
+            ":execution": execution,
+            ":claimed": claims.CLAIMED,
+            ":awaiting_approval": claims.AWAITING_APPROVAL,
+        },
     )
     memory.record(
         kind=detail["kind"],
@@ -49,6 +60,7 @@ def request_approval(task_token: str, detail: dict[str, Any]) -> None:
         session_id=detail["session_id"],
         outcome="awaiting_approval",
         text=f"is waiting for approval: {detail['summary']}.",
+        execution=execution,
     )
     logger.info("approval requested", extra={"idempotency_key": detail["idempotency_key"]})
 
@@ -59,7 +71,7 @@ def request_approval(task_token: str, detail: dict[str, Any]) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     token = str(event["task_token"])
     try:
-        request_approval(token, event["detail"])
+        request_approval(token, event["detail"], str(event["execution"]))
     except Exception as exc:
         # The Lambda runtime logs an uncaught error's message and traceback, and Step Functions
         # keeps it as the task's cause.

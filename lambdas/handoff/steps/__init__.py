@@ -3,7 +3,10 @@
 A step is the extension point: add its request model to kit_contracts.handoff.REQUEST_MODELS
 (the rule matches exactly those kinds), add a module with `execute` and `compensate`, and
 register it below. `execute` runs once per idempotency key (Powertools idempotency in the
-execute handler); `compensate` must be safe to run after a partial `execute` and safe to repeat.
+execute handler), except that a run stopped part-way (a function timeout) is run again by the
+workflow's retry: it must finish or recognise what that run did. It raises when it fails, and
+is then compensated: `compensate` must be safe to run after a partial `execute` and safe to
+repeat.
 """
 
 from __future__ import annotations

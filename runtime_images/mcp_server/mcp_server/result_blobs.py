@@ -28,17 +28,30 @@ def blob_key(owner: str, task_id: str) -> str:
     return f"results/{hashlib.sha256(owner.encode()).hexdigest()[:24]}/{task_id}.json"
 
 
+def scratch_key(owner: str, task_id: str, name: str) -> str:
+    """A task's own scratch file (ctx.store_bytes), kept beside its result and expiring with it."""
+    return blob_key(owner, task_id).removesuffix(".json") + f".scratch/{name}"
+
+
 class ResultBlobs(abc.ABC):
-    @abc.abstractmethod
-    def put(self, owner: str, task_id: str, data: bytes) -> str:
-        """Store the result; return where it is (for operators and logs)."""
+    """Files kept by key: a task's large result (blob_key) and its scratch files (scratch_key)."""
 
     @abc.abstractmethod
+    def put_key(self, key: str, data: bytes) -> str:
+        """Store the file; return where it is (for operators and logs)."""
+
+    @abc.abstractmethod
+    def read_key(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        """Up to `length` bytes from `offset` (all by default); FileNotFoundError if there is no such file."""
+
+    def put(self, owner: str, task_id: str, data: bytes) -> str:
+        return self.put_key(blob_key(owner, task_id), data)
+
     def read(self, owner: str, task_id: str, offset: int, length: int) -> bytes:
-        """Up to `length` bytes from `offset`; FileNotFoundError if there is no such result."""
+        return self.read_key(blob_key(owner, task_id), offset, length)
 
     def purge(self, older_than: float) -> int:
-        """Delete results written before `older_than` (the bucket's lifecycle does this when deployed)."""
+        """Delete files written before `older_than` (the bucket's lifecycle does this when deployed)."""
         return 0
 
 
@@ -46,26 +59,23 @@ class FolderBlobs(ResultBlobs):
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def _path(self, owner: str, task_id: str) -> Path:
-        return self.root / blob_key(owner, task_id)
-
-    def put(self, owner: str, task_id: str, data: bytes) -> str:
-        path = self._path(owner, task_id)
+    def put_key(self, key: str, data: bytes) -> str:
+        path = self.root / key
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
+        partial = path.with_name(path.name + ".partial")
         partial.write_bytes(data)
-        partial.replace(path)  # a reader never sees half a result
+        partial.replace(path)  # a reader never sees half a file
         return str(path)
 
-    def read(self, owner: str, task_id: str, offset: int, length: int) -> bytes:
-        with self._path(owner, task_id).open("rb") as file:
+    def read_key(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        with (self.root / key).open("rb") as file:
             file.seek(offset)
-            return file.read(length)
+            return file.read(-1 if length is None else length)
 
     def purge(self, older_than: float) -> int:
         removed = 0
-        for path in self.root.glob("results/*/*.json"):
-            if path.stat().st_mtime < older_than:
+        for path in self.root.glob("results/**/*"):
+            if path.is_file() and path.stat().st_mtime < older_than:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
@@ -78,26 +88,23 @@ class S3Blobs(ResultBlobs):
         self.bucket = bucket
         self._s3 = client or boto3.client("s3", region_name=region)
 
-    def put(self, owner: str, task_id: str, data: bytes) -> str:
-        key = blob_key(owner, task_id)
+    def put_key(self, key: str, data: bytes) -> str:
         # The bucket's default encryption (the kit key) applies; the checksum is verified by S3.
-        self._s3.put_object(
-            Bucket=self.bucket, Key=key, Body=data, ContentType="application/json", ChecksumAlgorithm="SHA256"
-        )
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256")
         return f"s3://{self.bucket}/{key}"
 
-    def read(self, owner: str, task_id: str, offset: int, length: int) -> bytes:
+    def read_key(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         from botocore.exceptions import ClientError
 
+        span = f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))
         try:
-            response = self._s3.get_object(
-                Bucket=self.bucket, Key=blob_key(owner, task_id), Range=f"bytes={offset}-{offset + length - 1}"
-            )
+            response = self._s3.get_object(Bucket=self.bucket, Key=key, Range=span)
         except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
             # Without s3:ListBucket (the runtime role has none) a missing object answers AccessDenied.
-            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "AccessDenied"):
-                raise FileNotFoundError(task_id) from None
-            if error.response.get("Error", {}).get("Code") == "InvalidRange":
+            if code in ("NoSuchKey", "404", "AccessDenied"):
+                raise FileNotFoundError(key) from None
+            if code == "InvalidRange":
                 return b""
             raise
         return bytes(response["Body"].read())

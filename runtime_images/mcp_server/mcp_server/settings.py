@@ -159,6 +159,13 @@ class Settings(EnvSettings):
         validation_alias="PUBLISH_MAX_ATTEMPTS",
         description="sweeper writes of an unwritten result event (with backoff) before giving up",
     )
+    park_after_seconds: float = Field(
+        120.0,
+        ge=0.1,
+        le=28_800,
+        validation_alias="TASK_PARK_AFTER_SECONDS",
+        description="a resumable task's ctx.sleep at least this long parks it (no lease, no busy session)",
+    )
     runtime_max_lifetime_seconds: int | None = Field(
         None,
         ge=60,

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import abc
 import inspect
+import json
+import time
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 import anyio
@@ -35,11 +38,46 @@ class TaskCancelled(Exception):
     """Raised by `raise_if_cancelled` once the caller cancelled the work."""
 
 
+class CheckpointRejected(ValueError):
+    """A checkpoint state that cannot be kept: not JSON, or larger than MAX_CHECKPOINT_BYTES."""
+
+
+class TaskParked(BaseException):
+    """Raised by a durable `sleep` long enough to park the task: the engine frees its lease until `until`."""
+
+    def __init__(self, until: float) -> None:
+        super().__init__(until)
+        self.until = until
+
+
+# A checkpoint is stored with the task (DynamoDB items are at most 400 KB): bulk state goes to
+# ctx.store_bytes instead, and the checkpoint names it.
+MAX_CHECKPOINT_BYTES = 32 * 1024
+
+
+def checkpoint_json(state: Any) -> str:
+    """The state as it is stored; CheckpointRejected naming what is wrong."""
+    try:
+        text = json.dumps(state, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise CheckpointRejected(
+            f"checkpoint state: expected JSON (dicts, lists, str, numbers, bools): {exc}"
+        ) from None
+    if len(text) > MAX_CHECKPOINT_BYTES:
+        raise CheckpointRejected(
+            f"checkpoint state is {len(text)} bytes: expected at most {MAX_CHECKPOINT_BYTES} "
+            "(keep bulk state in ctx.store_bytes and name it in the checkpoint)"
+        )
+    return text
+
+
 class TaskContext(abc.ABC):
     """Handed to every engine tool, whichever tier runs it."""
 
     task_id: str | None = None
     attempt: int = 1
+    # A re-run of a durable task starts with its last checkpoint's state here (None the first time).
+    resume_state: Any = None
 
     @abc.abstractmethod
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
@@ -54,10 +92,36 @@ class TaskContext(abc.ABC):
         if self.cancelled:
             raise TaskCancelled("cancelled by the caller")
 
-    async def checkpoint(self) -> None:
-        """Yield to the event loop (heartbeats, cancellation, other tasks run) and honour cancellation."""
+    async def checkpoint(self, state: Any = None) -> None:
+        """Yield to the event loop (heartbeats, cancellation, other tasks run) and honour cancellation.
+
+        With `state` (small JSON: at most MAX_CHECKPOINT_BYTES), a durable task records it with its
+        next lease renewal: a re-run (after a crash, a lost lease, a session's end, a durable sleep)
+        starts with `ctx.resume_state` set to the last state recorded. Work since that checkpoint
+        runs again. In the request there is no re-run, and the state is only validated.
+        """
+        if state is not None:
+            checkpoint_json(state)
         await anyio.sleep(0)
         self.raise_if_cancelled()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait. A durable, resumable task that waits long enough is parked instead: no lease held, no
+        session kept busy, and it re-runs from its last checkpoint when the time comes."""
+        await anyio.sleep(seconds)
+
+    async def sleep_until(self, when: float | datetime) -> None:
+        """`sleep` until a time (a datetime, or Unix seconds)."""
+        moment = when.timestamp() if isinstance(when, datetime) else float(when)
+        await self.sleep(max(0.0, moment - time.time()))
+
+    async def store_bytes(self, name: str, data: bytes) -> None:
+        """Keep a file for this task's later runs (bulk state a checkpoint names). Durable tasks only."""
+        raise ToolError(f"{type(self).__name__} keeps no files: call the tool as a task")
+
+    async def load_bytes(self, name: str) -> bytes | None:
+        """A file this task stored with store_bytes in an earlier run, or None."""
+        return None
 
     async def elicit(self, message: str, schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
         """Ask the caller for input shaped by `schema` (a model of primitive fields) and wait for it.
@@ -101,8 +165,9 @@ def tool(
 
     mode: "request" runs only inside the call, "task" only as a durable task, "either" lets the client choose.
     max_duration_seconds: past it the work is cancelled and the caller gets an error.
-    resumable: after a lost worker the task is re-run from the start instead of failed
-        (declare it only for idempotent work).
+    resumable: after a lost worker, a session's end or a durable sleep the task is re-run instead of
+        failed, starting with `ctx.resume_state` = its last checkpoint (the start if none): declare it
+        only for work that is safe to run again from a checkpoint.
     """
     if mode not in ("request", "task", "either"):
         raise ValueError(f"mode={mode!r}: expected 'request', 'task' or 'either'")

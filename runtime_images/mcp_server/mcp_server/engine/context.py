@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 from mcp.server.elicitation import (
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from kit_contracts.errors import problems
 from mcp_server.store.base import Progress
-from mcp_server.tooling import SchemaT, TaskContext
+from mcp_server.tooling import SchemaT, TaskContext, TaskParked, checkpoint_json
 
 logger = logging.getLogger(__name__)
 # Without a total, progress is logged at most once per this interval.
@@ -31,18 +31,72 @@ MAX_INPUT_ATTEMPTS = 3
 Asker = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
+class Files(Protocol):
+    """A task's scratch files (ctx.store_bytes / load_bytes), kept with its results."""
+
+    async def store(self, name: str, data: bytes) -> None: ...
+
+    async def load(self, name: str) -> bytes | None: ...
+
+
 class DurableContext(TaskContext):
-    def __init__(self, task_id: str, attempt: int, on_update: Callable[[], None], ask: Asker) -> None:
+    def __init__(
+        self,
+        task_id: str,
+        attempt: int,
+        on_update: Callable[[], None],
+        ask: Asker,
+        *,
+        resume_state: Any = None,
+        progress: Progress | None = None,
+        files: Files | None = None,
+        park_after: float | None = None,
+    ) -> None:
         self.task_id = task_id
         self.attempt = attempt
+        self.resume_state = resume_state
         self._on_update = on_update
         self._ask = ask
+        self._files = files
+        # A sleep at least this long parks the task (None: the tool is not resumable, it never parks).
+        self._park_after = park_after
         self._asking = anyio.Lock()  # one open question per task: a second elicit waits for the first
         self.waiting_for_input = False
-        self._progress: Progress | None = None
+        # A re-run continues from the progress its last run recorded, not from 0.
+        self._progress: Progress | None = progress
+        self._checkpoint: str | None = None
         self._dirty = False
         self._cancelled = False
         self._logged_stage: int | None = None
+
+    async def checkpoint(self, state: Any = None) -> None:
+        if state is not None:
+            # Recorded here, written by the lease loop with the next renewal (no write of its own).
+            self._checkpoint = checkpoint_json(state)
+            self._dirty = True
+        await anyio.sleep(0)
+        self.raise_if_cancelled()
+
+    async def sleep(self, seconds: float) -> None:
+        if self._park_after is None or seconds < self._park_after:
+            await anyio.sleep(seconds)
+            self.raise_if_cancelled()
+            return
+        raise TaskParked(time.time() + seconds)
+
+    async def store_bytes(self, name: str, data: bytes) -> None:
+        if self._files is None:
+            await super().store_bytes(name, data)
+            return
+        await self._files.store(name, data)
+
+    async def load_bytes(self, name: str) -> bytes | None:
+        return None if self._files is None else await self._files.load(name)
+
+    def take_checkpoint(self) -> str | None:
+        """The checkpoint recorded since the last renewal (None if none), handed to the store."""
+        pending, self._checkpoint = self._checkpoint, None
+        return pending
 
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
         # Recorded here, written by the lease loop: a tool may report far more often
@@ -88,9 +142,11 @@ class DurableContext(TaskContext):
         self._dirty = False
         return self._progress
 
-    def keep_progress(self) -> None:
-        """The last report taken was not written: write it with the next renewal."""
-        if self._progress is not None:
+    def keep_progress(self, checkpoint: str | None = None) -> None:
+        """The last report (and checkpoint) taken was not written: write it with the next renewal."""
+        if checkpoint is not None and self._checkpoint is None:
+            self._checkpoint = checkpoint
+        if self._progress is not None or checkpoint is not None:
             self._dirty = True
 
     @property

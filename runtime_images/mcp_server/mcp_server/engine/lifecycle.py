@@ -94,7 +94,7 @@ class TaskEngine:
         """Why the engine cannot serve, or None: /ping and /mcp say so instead of claiming health."""
         if not self._running:
             return "the task engine is not running"
-        failing = self.worker.store_failing_since
+        failing = self.worker.leases.store_failing_since
         if failing is not None and time.time() - failing > 2 * self.settings.lease_seconds:
             return f"the task store has refused every lease renewal for {time.time() - failing:.0f} s"
         return None
@@ -105,7 +105,7 @@ class TaskEngine:
         async with anyio.create_task_group() as tg:
             self.worker.attach(tg)
             tg.start_soon(supervised, "sweeper", self.sweeper.run_forever)
-            tg.start_soon(supervised, "lease renewal", self.worker.renew_forever)
+            tg.start_soon(supervised, "lease renewal", self.worker.leases.renew_forever)
             if self.session_ends_at() is not None:
                 tg.start_soon(supervised, "session lifetime", self._hand_over_before_the_end)
             self._running = True
@@ -123,7 +123,7 @@ class TaskEngine:
         assert ends is not None
         await anyio.sleep(max(ends - self.tasks.handover_margin() - time.time(), 0))
         while True:
-            handed = await self.worker.hand_over_resumable()
+            handed = await self.worker.leases.hand_over_resumable()
             if handed:
                 logger.info("session ends soon: handed %d resumable tasks over", handed)
             await anyio.sleep(max(self.settings.lease_seconds / 3, 0.1))

@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -22,27 +23,43 @@ from mcp_server.engine.activity import Activity
 from mcp_server.engine.blocking import blocking
 from mcp_server.engine.catalog import ToolCatalog
 from mcp_server.engine.context import DurableContext
+from mcp_server.engine.leases import Leases, Running
 from mcp_server.engine.outcomes import Outcomes
 from mcp_server.engine.views import DEADLINE_EXCEEDED, TOOL_FAILED
-from mcp_server.logs import log_context, set_log_context
+from mcp_server.logs import set_log_context
+from mcp_server.result_blobs import ResultBlobs, scratch_key
 from mcp_server.settings import Settings
 from mcp_server.store.base import LeaseLost, TaskRecord, TaskStore
-from mcp_server.tooling import TaskCancelled
+from mcp_server.tooling import TaskCancelled, TaskParked
 
 logger = logging.getLogger(__name__)
 # (status, result, error, message) of a run that ended here.
 Ending = tuple[str, dict[str, Any] | None, dict[str, Any] | None, str | None]
 
 
-@dataclass
-class _Running:
-    scope: anyio.CancelScope
-    ctx: DurableContext
+@dataclass(frozen=True)
+class Parked:
+    """A run that ended in a durable sleep: the task waits, leaseless, until `until`."""
+
+    until: float
+
+
+@dataclass(frozen=True)
+class TaskFiles:
+    """A task's scratch files in the result blobs (beside its result, expiring with it)."""
+
+    blobs: ResultBlobs
     owner: str
-    last_renew: float
-    lost: str | None = None
-    session: str | None = None
-    resumable: bool = False
+    task_id: str
+
+    async def store(self, name: str, data: bytes) -> None:
+        await blocking(self.blobs.put_key, scratch_key(self.owner, self.task_id, name), data)
+
+    async def load(self, name: str) -> bytes | None:
+        try:
+            return await blocking(self.blobs.read_key, scratch_key(self.owner, self.task_id, name))
+        except FileNotFoundError:
+            return None
 
 
 class Worker:
@@ -61,12 +78,11 @@ class Worker:
         self.outcomes = outcomes
         self.activity = activity
         self.worker_id = worker_id
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, Running] = {}
         # Running tasks of this process waiting for an answer: set when one arrives here.
         self._answered: dict[str, anyio.Event] = {}
         self._tg: TaskGroup | None = None
-        # When lease renewals began failing (None while they succeed): the engine's health.
-        self.store_failing_since: float | None = None
+        self.leases = Leases(store, settings, worker_id, self._running)
 
     def attach(self, tg: TaskGroup | None) -> None:
         """The task group runs spawned work; None once the engine stops."""
@@ -93,26 +109,6 @@ class Worker:
             running.ctx.mark_cancelled()
             running.scope.cancel()
 
-    async def hand_over_resumable(self) -> int:
-        """Release every resumable task running here (this session ends soon); another session continues it.
-
-        The work here stops without finishing; the task stays `working`, free for the next take-over.
-        """
-        handed = 0
-        for task_id, running in list(self._running.items()):
-            if not running.resumable or running.lost is not None:
-                continue
-            try:
-                released = await blocking(self.store.release, task_id, self.worker_id, time.time())
-            except Exception:
-                logger.exception("releasing a task for hand-over failed; its lease runs out instead")
-                continue
-            running.lost = "handed over" if released else "lost"
-            running.ctx.mark_cancelled()
-            running.scope.cancel()
-            handed += int(released)
-        return handed
-
     def wake(self, task_id: str) -> None:
         """An answer to the task's question was stored: if the work waits here, look now."""
         waiter = self._answered.get(task_id)
@@ -132,8 +128,17 @@ class Worker:
         async def ask(message: str, requested: dict[str, Any]) -> dict[str, Any]:
             return await self._ask(record, message, requested)
 
-        ctx = DurableContext(record.task_id, record.attempts, progressed, ask)
-        running = _Running(
+        ctx = DurableContext(
+            record.task_id,
+            record.attempts,
+            progressed,
+            ask,
+            resume_state=record.checkpoint,
+            progress=None if record.progress is None else (record.progress, record.total, record.status_message),
+            files=None if self.outcomes.blobs is None else TaskFiles(self.outcomes.blobs, record.owner, record.task_id),
+            park_after=self.settings.park_after_seconds if record.resumable else None,
+        )
+        running = Running(
             anyio.CancelScope(),
             ctx,
             record.owner,
@@ -152,7 +157,9 @@ class Worker:
                         ending = await self._execute(record, ctx)
                 finally:
                     self._running.pop(record.task_id, None)
-            if running.lost is None and ending is not None:
+            if running.lost is None and isinstance(ending, Parked):
+                await self._park(record, ctx, ending.until)
+            elif running.lost is None and ending is not None:
                 status, result, error, message = ending
                 await self.outcomes.finish(
                     record,
@@ -166,11 +173,28 @@ class Worker:
         except Exception as exc:
             await self.outcomes.fault(record, self.worker_id, "finished", exc)
 
-    async def _execute(self, record: TaskRecord, ctx: DurableContext) -> Ending:
+    async def _park(self, record: TaskRecord, ctx: DurableContext, until: float) -> None:
+        """A durable sleep: free the lease until `until`, with the last progress and checkpoint kept."""
+        value, total, _ = ctx.last_progress or (record.progress or 0.0, record.total, None)
+        waiting = (value, total, f"sleeping until {datetime.fromtimestamp(until, tz=UTC).isoformat()}")
+        parked = await blocking(
+            self.store.release,
+            record.task_id,
+            self.worker_id,
+            time.time(),
+            until=until,
+            progress=waiting,
+            checkpoint=ctx.take_checkpoint(),
+        )
+        logger.info("task parked" if parked else "task ended before it could park", extra={"until": until})
+
+    async def _execute(self, record: TaskRecord, ctx: DurableContext) -> Ending | Parked:
         spec = self.catalog.spec(record.tool)
         try:
             with anyio.fail_after(spec.max_duration_seconds):
                 result = await self.catalog.call(record.tool, record.arguments, ctx)
+        except TaskParked as parked:
+            return Parked(parked.until)
         except TimeoutError:
             message = f"{spec.name} exceeded its maximum duration of {spec.max_duration_seconds:g} s and was cancelled"
             if ctx.waiting_for_input:
@@ -232,61 +256,3 @@ class Worker:
         if self.store.reads_inline:
             return self.store.get(record.task_id, record.owner, time.time())
         return await blocking(self.store.get, record.task_id, record.owner, time.time())
-
-    # ------------------------------------------------------------------ leases
-    async def renew_forever(self) -> None:
-        """One writer renews every running task's lease and records its progress.
-
-        Batched: with hundreds of tasks a writer per task would queue store calls
-        (and, on SQLite, commits) in front of the creates and reads callers wait for.
-        """
-        settings = self.settings
-        renew_every = settings.lease_seconds / 3
-        wake_every = min(renew_every, max(settings.progress_write_seconds, 0.05))
-        while True:
-            await anyio.sleep(wake_every)
-            try:
-                await self._renew_once(renew_every)
-            except Exception:
-                # Supervised: one bad round (a store outage, a listener bug) is logged, not fatal.
-                logger.exception("lease renewal round failed; the next one runs as usual")
-
-    async def _renew_once(self, renew_every: float) -> None:
-        settings = self.settings
-        now = time.monotonic()
-        batch = [
-            (task_id, running)
-            for task_id, running in list(self._running.items())
-            if running.lost is None and (running.ctx.dirty or now - running.last_renew >= renew_every)
-        ]
-        if not batch:
-            return
-        items = [(task_id, running.ctx.take_progress() if running.ctx.dirty else None) for task_id, running in batch]
-        try:
-            lost = set(
-                await blocking(self.store.heartbeat_many, self.worker_id, time.time(), settings.lease_seconds, items)
-            )
-        except Exception:
-            # A transient store error: the work goes on; the lease has slack for a few misses.
-            logger.exception("lease renewal of %d tasks failed", len(batch))
-            self.store_failing_since = self.store_failing_since or time.time()
-            for _, running in batch:
-                running.ctx.keep_progress()  # the report is written with the next round instead
-            return
-        self.store_failing_since = None
-        for task_id, running in batch:
-            if task_id in lost:
-                await self._stop_lost(task_id, running)
-            else:
-                running.last_renew = now
-
-    async def _stop_lost(self, task_id: str, running: _Running) -> None:
-        try:
-            current = await blocking(self.store.get, task_id, running.owner, time.time())
-            running.lost = current.status if current is not None else "gone"
-        except Exception:
-            running.lost = "lost"  # the lease is gone whatever the read says: stop the work anyway
-        running.ctx.mark_cancelled()
-        with log_context(task_id=task_id, actor=running.owner, session=running.session):
-            logger.info("task lease lost (%s); stopping its work", running.lost)
-        running.scope.cancel()

@@ -25,9 +25,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kit_contracts.handoff import EVENT_DETAIL_TYPE, EVENT_SOURCE
 from mcp_server.settings import Settings
 
-# How long an emitted key is remembered: beyond this a repeat is put again and the
-# workflow's claim (kept without expiry) still makes it a no-op.
-REMEMBER_SECONDS = 30 * 86_400
+# How long an emitted key is remembered: long enough to absorb a client's retries of one call.
+# Beyond it a repeat is put again, and the workflow's claim decides: a duplicate of a request
+# that ran (or may have) is a no-op, one whose run failed before its step runs again. A longer
+# memory here would keep a user from re-running a request that never ran.
+REMEMBER_SECONDS = 3600
 
 
 class HandoffEmitError(Exception):

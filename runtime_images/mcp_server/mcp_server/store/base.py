@@ -16,6 +16,13 @@ from mcp_server import constants as c
 from mcp_server.store.quotas import Quota
 
 Progress = tuple[float, float | None, str | None]
+# One task's lease renewal: its id, a progress report and a checkpoint (JSON text) to record, if any.
+Beat = tuple[str, Progress | None] | tuple[str, Progress | None, str | None]
+
+
+def beat_parts(beat: Beat) -> tuple[str, Progress | None, str | None]:
+    task_id, progress, *rest = beat
+    return task_id, progress, rest[0] if rest else None
 
 
 class LeaseLost(Exception):
@@ -70,9 +77,11 @@ class TaskRecord:
     # Writes of the result event tried by sweepers after its finisher's own; given up on past a bound.
     publish_attempts: int = 0
     publish_abandoned: bool = False
-    # The worker released the lease on purpose (its session was ending): the next take-over is a
-    # hand-over, not a lost worker, and costs no attempt.
+    # The worker released the lease on purpose (its session was ending, or the work sleeps until
+    # lease_expires_at): the next take-over is a hand-over, not a lost worker, and costs no attempt.
     handover: bool = False
+    # The work's last checkpoint (ctx.checkpoint(state)): a re-run starts from it.
+    checkpoint: Any = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -118,21 +127,21 @@ class TaskStore(abc.ABC):
         worker_id: str,
         now: float,
         lease_seconds: float,
-        progress: tuple[float, float | None, str | None] | None = None,
+        progress: Progress | None = None,
+        checkpoint: str | None = None,
     ) -> None:
-        """Renew the lease (and record progress); raise LeaseLost if the worker no longer owns it."""
+        """Renew the lease (and record progress and a checkpoint, in the same write); LeaseLost if not held."""
 
-    def heartbeat_many(
-        self, worker_id: str, now: float, lease_seconds: float, items: Sequence[tuple[str, Progress | None]]
-    ) -> list[str]:
+    def heartbeat_many(self, worker_id: str, now: float, lease_seconds: float, items: Sequence[Beat]) -> list[str]:
         """Renew many leases at once (one engine-wide flush instead of a writer per task).
 
         Returns the ids whose lease this worker has lost.
         """
         lost = []
-        for task_id, progress in items:
+        for beat in items:
+            task_id, progress, checkpoint = beat_parts(beat)
             try:
-                self.heartbeat(task_id, worker_id, now, lease_seconds, progress)
+                self.heartbeat(task_id, worker_id, now, lease_seconds, progress, checkpoint)
             except LeaseLost:
                 lost.append(task_id)
         return lost
@@ -225,10 +234,21 @@ class TaskStore(abc.ABC):
         """Lease a task whose lease by `stale_worker` expired to `new_worker` (attempts + 1 unless a hand-over)."""
 
     @abc.abstractmethod
-    def release(self, task_id: str, worker_id: str, now: float) -> bool:
-        """The worker gives its lease up on purpose (its session ends): the task is at once free to take over.
+    def release(
+        self,
+        task_id: str,
+        worker_id: str,
+        now: float,
+        *,
+        until: float | None = None,
+        progress: Progress | None = None,
+        checkpoint: str | None = None,
+    ) -> bool:
+        """The worker gives its lease up on purpose, recording its last progress and checkpoint.
 
-        The next take-over is a hand-over (`handover` set), not a lost worker. False if not held.
+        The task is free to take over at `until` (at once by default: its session ends; later: the
+        work sleeps until then). The next take-over is a hand-over (`handover` set), not a lost
+        worker. False if the worker no longer holds the lease.
         """
 
     @abc.abstractmethod

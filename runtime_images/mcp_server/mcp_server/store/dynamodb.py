@@ -107,6 +107,7 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
         now: float,
         lease_seconds: float,
         progress: Progress | None = None,
+        checkpoint: str | None = None,
     ) -> None:
         sets = ["lease_expires_at = :lease", "updated_at = :now", "expires_at = :now_int + ttl_seconds"]
         values: dict[str, Any] = {
@@ -118,6 +119,9 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
         }
         names = {"#s": "status"}
         removes = progress_update(progress, sets, values, names)
+        if checkpoint is not None:  # in the renewal's own write: no extra write for a checkpoint
+            sets.append("checkpoint = :cp")
+            values[":cp"] = checkpoint
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         self._update(
             task_id,

@@ -65,6 +65,7 @@ def from_item(item: dict[str, Any]) -> TaskRecord:
         publish_attempts=int(raw.get("publish_attempts", 0)),
         publish_abandoned=bool(raw.get("publish_abandoned", False)),
         handover=bool(raw.get("handover", False)),
+        checkpoint=json.loads(raw["checkpoint"]) if "checkpoint" in raw else None,
     )
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mcp_server import constants as c
-from mcp_server.store.base import LeaseLost, TaskRecord
+from mcp_server.store.base import LeaseLost, Progress, TaskRecord
 from mcp_server.store.dynamodb_access import LEASE_INDEX, TableAccess
-from mcp_server.store.dynamodb_items import LEASE_STATE_PUBLISHING, from_item, to_av
+from mcp_server.store.dynamodb_items import LEASE_STATE_PUBLISHING, from_item, progress_update, to_av
 
 
 class RecoveryQueries(TableAccess):
@@ -55,16 +57,37 @@ class RecoveryQueries(TableAccess):
             return False
         return True
 
-    def release(self, task_id: str, worker_id: str, now: float) -> bool:
+    def release(
+        self,
+        task_id: str,
+        worker_id: str,
+        now: float,
+        *,
+        until: float | None = None,
+        progress: Progress | None = None,
+        checkpoint: str | None = None,
+    ) -> bool:
+        sets = ["lease_expires_at = :until", "updated_at = :now", "handover = :yes"]
+        values: dict[str, Any] = {
+            ":until": until if until is not None else now,
+            ":now": now,
+            ":yes": True,
+            ":working": c.STATUS_WORKING,
+            ":me": worker_id,
+        }
+        names = {"#s": "status"}
+        if progress is not None:
+            progress_update(progress, sets, values, names)
+        if checkpoint is not None:
+            sets.append("checkpoint = :cp")
+            values[":cp"] = checkpoint
         try:
             self._update(
                 task_id,
-                UpdateExpression="SET lease_expires_at = :now, updated_at = :now, handover = :yes",
+                UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression="#s = :working AND lease_owner = :me",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=to_av(
-                    {":now": now, ":yes": True, ":working": c.STATUS_WORKING, ":me": worker_id}
-                ),
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_av(values),
             )
         except LeaseLost:
             return False

@@ -13,18 +13,20 @@ from typing import Any
 
 from mcp_server import constants as c
 from mcp_server.store.base import (
+    Beat,
     LeaseLost,
     NewTask,
     Progress,
     TaskRecord,
     TaskStore,
+    beat_parts,
     final_progress,
     require_terminal,
 )
 from mcp_server.store.quotas import Quota, result_size
 from mcp_server.store.sqlite_quotas import charge_result, check_create
 from mcp_server.store.sqlite_recovery import SqliteRecovery
-from mcp_server.store.sqlite_schema import RENEW, RENEW_WITH_PROGRESS, row_to_record
+from mcp_server.store.sqlite_schema import RENEW, RENEW_WITH_PROGRESS, SAVE_CHECKPOINT, row_to_record
 
 
 class SqliteTaskStore(SqliteRecovery, TaskStore):
@@ -99,19 +101,20 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
         now: float,
         lease_seconds: float,
         progress: Progress | None = None,
+        checkpoint: str | None = None,
     ) -> None:
-        if self.heartbeat_many(worker_id, now, lease_seconds, [(task_id, progress)]):
+        if self.heartbeat_many(worker_id, now, lease_seconds, [(task_id, progress, checkpoint)]):
             raise LeaseLost
 
-    def heartbeat_many(
-        self, worker_id: str, now: float, lease_seconds: float, items: Sequence[tuple[str, Progress | None]]
-    ) -> list[str]:
-        renew = [(now + lease_seconds, now, int(now), task_id, worker_id) for task_id, p in items if p is None]
+    def heartbeat_many(self, worker_id: str, now: float, lease_seconds: float, items: Sequence[Beat]) -> list[str]:
+        beats = [beat_parts(beat) for beat in items]
+        renew = [(now + lease_seconds, now, int(now), task_id, worker_id) for task_id, p, _ in beats if p is None]
         with_progress = [
             (now + lease_seconds, now, int(now), p[0], p[1], p[2], task_id, worker_id)
-            for task_id, p in items
+            for task_id, p, _ in beats
             if p is not None
         ]
+        checkpoints = [(cp, task_id, worker_id) for task_id, _, cp in beats if cp is not None]
         with self._lock:
             # One transaction (one WAL commit) for the whole flush, and one executemany per
             # statement: the loop runs in C, so the event loop is not starved of the GIL
@@ -123,9 +126,11 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
                     updated += self._conn.executemany(RENEW, renew).rowcount
                 if with_progress:
                     updated += self._conn.executemany(RENEW_WITH_PROGRESS, with_progress).rowcount
+                if checkpoints:  # the same transaction: one commit
+                    self._conn.executemany(SAVE_CHECKPOINT, checkpoints)
                 lost: list[str] = []
                 if updated != len(items):  # rare: some leases were lost; find which
-                    ids = [task_id for task_id, _ in items]
+                    ids = [task_id for task_id, _, _ in beats]
                     owned: set[str] = set()
                     for i in range(0, len(ids), 500):
                         chunk = ids[i : i + 500]

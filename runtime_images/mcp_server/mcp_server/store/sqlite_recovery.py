@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcp_server.store.base import TaskRecord
+from mcp_server.store.base import Progress, TaskRecord
 from mcp_server.store.sqlite_access import SqliteAccess
 from mcp_server.store.sqlite_schema import row_to_record
 
@@ -37,12 +37,24 @@ class SqliteRecovery(SqliteAccess):
             )
         return cursor.rowcount == 1
 
-    def release(self, task_id: str, worker_id: str, now: float) -> bool:
+    def release(
+        self,
+        task_id: str,
+        worker_id: str,
+        now: float,
+        *,
+        until: float | None = None,
+        progress: Progress | None = None,
+        checkpoint: str | None = None,
+    ) -> bool:
+        value, total, message = progress if progress is not None else (None, None, None)
         with self._lock:
             cursor = self._conn.execute(
-                "UPDATE tasks SET lease_expires_at = ?, handover = 1, updated_at = ?"
+                "UPDATE tasks SET lease_expires_at = ?, handover = 1, updated_at = ?,"
+                " progress = COALESCE(?, progress), total = COALESCE(?, total),"
+                " status_message = COALESCE(?, status_message), checkpoint = COALESCE(?, checkpoint)"
                 " WHERE task_id = ? AND status = 'working' AND lease_owner = ?",
-                (now, now, task_id, worker_id),
+                (until if until is not None else now, now, value, total, message, checkpoint, task_id, worker_id),
             )
         return cursor.rowcount == 1
 

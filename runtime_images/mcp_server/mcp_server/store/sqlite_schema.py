@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     input_responses TEXT,
     publish_attempts INTEGER NOT NULL DEFAULT 0,
     publish_abandoned INTEGER NOT NULL DEFAULT 0,
-    handover INTEGER NOT NULL DEFAULT 0
+    handover INTEGER NOT NULL DEFAULT 0,
+    checkpoint TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE status = 'working';
@@ -58,12 +59,14 @@ ADDED_COLUMNS = {
     "publish_attempts": "INTEGER NOT NULL DEFAULT 0",
     "publish_abandoned": "INTEGER NOT NULL DEFAULT 0",
     "handover": "INTEGER NOT NULL DEFAULT 0",
+    "checkpoint": "TEXT",
 }
 
 RENEW = (
     "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds"
     " WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
 )
+SAVE_CHECKPOINT = "UPDATE tasks SET checkpoint = ? WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
 RENEW_WITH_PROGRESS = (
     "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds,"
     " progress = ?, total = ?, status_message = ?"
@@ -101,4 +104,5 @@ def row_to_record(row: sqlite3.Row) -> TaskRecord:
         publish_attempts=row["publish_attempts"],
         publish_abandoned=bool(row["publish_abandoned"]),
         handover=bool(row["handover"]),
+        checkpoint=json.loads(row["checkpoint"]) if row["checkpoint"] else None,
     )
