@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 
 from mcp_server import constants as c
 from mcp_server.caller import Identity
+from mcp_server.datasets import use_dataset_root
 from mcp_server.engine.catalog import ToolCatalog
 from mcp_server.engine.lifecycle import TaskEngine
 from mcp_server.event_store import SessionEventStore, per_session
@@ -90,6 +91,7 @@ def build(
     store: TaskStore | None = None,
     sink: ResultSink | None = None,
 ) -> Assembled:
+    use_dataset_root(settings.dataset_root)
     catalog = ToolCatalog(example_tools(settings) if specs is None else specs)
     engine = TaskEngine(
         store or make_store(settings), sink or make_sink(settings), settings, catalog, blobs=make_blobs(settings)

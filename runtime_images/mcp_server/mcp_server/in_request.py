@@ -87,8 +87,12 @@ async def run_in_request(
             )
         except TaskCancelled as exc:
             failure = f"{spec.name} was cancelled: {exc}"
-        except Exception as exc:  # the tool's own error (e.g. a ToolError naming a bad field), re-raised as is
+        except ToolError as exc:  # the tool's own words (e.g. naming a bad field), as it raised them
             raised = exc
+        except Exception as exc:
+            # Said as a durable task says it: the SDK would otherwise hide the message ("Error
+            # executing tool ...") and the caller would not learn what to fix.
+            raised = ToolError(f"{spec.name} failed: {exc}")
         finally:
             tg.cancel_scope.cancel()
     if failure is not None:

@@ -24,6 +24,7 @@ from mcp_server.engine.views import QUOTA_EXCEEDED
 from mcp_server.live import LiveTasks
 from mcp_server.protocol import tasks_2025, tasks_2026
 from mcp_server.protocol.wire import (
+    ATTEMPT_META,
     REQUEST_KEY_META,
     current_caller,
     declares_tasks_extension,
@@ -162,7 +163,9 @@ class TasksExtension(Extension):
     async def _get(self, ctx: Ctx, caller: Caller, params: TaskIdParams) -> dict[str, Any]:
         record = await self._load(caller, params.task_id)
         poll = self.tasks.settings.poll_interval_ms
-        return tasks_2026.get(record, poll) if is_modern(ctx) else task_wire(record, poll, modern=False)
+        wire = tasks_2026.get(record, poll) if is_modern(ctx) else task_wire(record, poll, modern=False)
+        wire["_meta"] = {ATTEMPT_META: record.attempts}
+        return wire
 
     async def _cancel(self, ctx: Ctx, caller: Caller, params: TaskIdParams) -> dict[str, Any]:
         outcome = await self.tasks.cancel(caller, params.task_id)

@@ -43,6 +43,7 @@ class TaskStatus(BaseModel):
     )
     progress: float | None = None
     total: float | None = None
+    attempt: int = Field(1, description="which run of the task this is: 1, then one more per lost worker")
     created_at: str
     last_updated_at: str
     poll_interval_ms: int
@@ -70,6 +71,7 @@ def _status(record: TaskRecord, tasks: TaskService) -> TaskStatus:
         or None,
         progress=record.progress,
         total=record.total,
+        attempt=record.attempts,
         created_at=iso(record.created_at),
         last_updated_at=iso(record.updated_at),
         poll_interval_ms=tasks.settings.poll_interval_ms,

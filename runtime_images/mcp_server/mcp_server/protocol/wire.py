@@ -20,6 +20,8 @@ from mcp_server.engine import views
 from mcp_server.store.base import TaskRecord
 
 RELATED_TASK_META = "io.modelcontextprotocol/related-task"
+# tasks/get's `_meta`: which run of the task this is (1, then +1 per lost worker; hand-overs count none).
+ATTEMPT_META = "io.agentkit/attempt"
 REQUEST_KEY_META = "requestKey"
 
 

@@ -27,6 +27,7 @@ from mcp.server.mcpserver.resolve import AcceptedElicitation, Elicit, Elicitatio
 from mcp_types import CreateMessageResult, SamplingMessage, TextContent
 from pydantic import BaseModel, Field
 
+from mcp_server.datasets import Datasets
 from mcp_server.tooling import TaskContext, ToolSpec, tool
 
 # `<ISO-8601 timestamp> <LEVEL> <service> <message>`, the shape of the kit's sample logs.
@@ -180,15 +181,6 @@ def sampling_prompt(findings: Findings) -> str:
     )
 
 
-def log_file(root: Path, relative: str) -> Path:
-    candidate = (root / relative).resolve()
-    if not candidate.is_relative_to(root.resolve()):
-        raise ToolError(f"log_path={relative!r}: expected a path inside the dataset directory")
-    if not candidate.is_file():
-        raise ToolError(f"log_path={relative!r}: no such file in the dataset directory")
-    return candidate
-
-
 def incident_tool(dataset_root: Path) -> ToolSpec:
     _memo: dict[tuple[Any, ...], Findings] = {}
 
@@ -215,7 +207,7 @@ def incident_tool(dataset_root: Path) -> ToolSpec:
     ) -> Findings:
         if not isinstance(scope, AcceptedElicitation):
             raise ToolError(f"investigation not started: the question about service and window was {scope.action}d")
-        file = log_file(dataset_root, log_path)
+        file = Datasets(dataset_root).file(log_path, "log_path")
         stat = file.stat()
         key = (str(file), stat.st_size, stat.st_mtime_ns, scope.data.service, scope.data.window_minutes)
         if key not in _memo:
