@@ -6,7 +6,7 @@ to completion (lease wait included); and the ratio of that remainder to the unin
 Without checkpoints the remainder is the whole job again (about 1x, more with the lease wait);
 with them it is what was left (about 0.3x). Not part of the test suite.
 
-Run:  .venv/mcp/bin/python bench/resume.py [--rows 4000000] [--runs 3]
+Run:  .venv/mcp/bin/python bench/resume.py [--rows 16000000] [--runs 3]
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ HEADERS = {
     "MCP-Protocol-Version": "2025-11-25",
 }
 LEASE = "5"
+STORE = "tasks.sqlite3"
 
 
 def free_port() -> int:
@@ -42,11 +43,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start(data: Path, store: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
-        "TASK_SQLITE_PATH": str(data / "tasks.sqlite3"),
+        "TASK_SQLITE_PATH": str(data / store),
         "RESULT_SINK_SQLITE_PATH": str(data / "results.sqlite3"),
         "DATASET_ROOT": str(data),
         "TASK_LEASE_SECONDS": LEASE,
@@ -61,6 +62,8 @@ def start(data: Path) -> tuple[subprocess.Popen[bytes], str]:
     )
     url = f"http://127.0.0.1:{port}"
     while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
         try:
             httpx2.get(url + "/ping", timeout=1)
             return process, url
@@ -86,7 +89,7 @@ def start_task(url: str) -> str:
 
 
 def row(data: Path, task_id: str) -> tuple[str, float, float]:
-    with sqlite3.connect(data / "tasks.sqlite3") as db:
+    with sqlite3.connect(data / STORE) as db:
         status, progress, total = db.execute(
             "SELECT status, COALESCE(progress, 0), COALESCE(total, 1) FROM tasks WHERE task_id = ?", (task_id,)
         ).fetchone()
@@ -114,18 +117,20 @@ def one_run(rows: int) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         write_csv(data / "big.csv", rows)
-        process, url = start(data)
+        global STORE
+        STORE = "whole.sqlite3"
+        process, url = start(data, STORE)
         task_id = start_task(url)
         whole = until(data, task_id)
         process.terminate()
         process.wait()
-        (data / "tasks.sqlite3").unlink()
-        process, url = start(data)
+        STORE = "killed.sqlite3"  # a store of its own: the killed run starts from nothing
+        process, url = start(data, STORE)
         task_id = start_task(url)
         to_70 = until(data, task_id, 0.7)
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
-        process, url = start(data)
+        process, url = start(data, STORE)
         rest = until(data, task_id)
         process.terminate()
         process.wait()
@@ -136,7 +141,7 @@ def one_run(rows: int) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=4_000_000)
+    parser.add_argument("--rows", type=int, default=16_000_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     results = [one_run(args.rows) for _ in range(args.runs)]
