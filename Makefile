@@ -21,7 +21,9 @@ help:
 	@echo "make synth ENV=dev    synthesize one environment"
 	@echo "make test             install the test environments and run the whole suite"
 	@echo "make deploy ENV=dev   deploy one environment into the current AWS account"
+	@echo "make preview ENV=dev  what a deploy would create (roles, endpoints, cost drivers) and what changed"
 	@echo "make local            run the MCP server and the agent on this machine (SQLite, no AWS resources)"
+	@echo "make kit ARGS='...'   the command-line tool (.venv/client/bin/kit): ask, tasks, approve, preview, ..."
 	@echo "make bench            run the benchmarks under bench/"
 	@echo "make lint             ruff over the repository"
 
@@ -47,6 +49,13 @@ $(eval $(call venv_rule,agent,runtime_images/agent/requirements.txt tests/agent/
 # The handoff tests synthesize the workflow, so this one also has the CDK app's packages.
 $(eval $(call venv_rule,lambdas,requirements.txt lambdas/requirements.txt tests/lambdas/requirements.txt))
 
+# The command-line tool `kit`, installed editable from client/ (its operator commands import
+# lambdas/ and stacks/ from this checkout), with its tests' packages.
+$(VENV)/client/.installed: client/pyproject.toml tests/client/requirements.txt | $(UV)
+	$(UV) venv -q --allow-existing -p $(PYTHON) $(VENV)/client
+	VIRTUAL_ENV=$(VENV)/client $(UV) pip install -q --compile-bytecode -e client -r tests/client/requirements.txt
+	touch $@
+
 # The official MCP conformance suite (and the Node >= 22 it needs, from the npm registry).
 CONFORMANCE := tests/conformance/node_modules/.installed
 $(CONFORMANCE): tests/conformance/package.json tests/conformance/package-lock.json
@@ -59,14 +68,21 @@ $(CDK): package.json package-lock.json
 
 .PHONY: install
 install: $(VENV)/cdk/.installed $(VENV)/infra-test/.installed $(VENV)/mcp/.installed $(VENV)/agent/.installed \
-	$(VENV)/lambdas/.installed $(CDK) $(CONFORMANCE)
+	$(VENV)/lambdas/.installed $(VENV)/client/.installed $(CDK) $(CONFORMANCE)
 
 # ---------------------------------------------------------------- main job
 .PHONY: synth
 synth: $(VENV)/cdk/.installed $(CDK)
+	@# Emptied first: templates of an earlier run (another ENV) would otherwise stay beside this
+	@# run's, and cfn-lint and the preview read every template in cdk.out/.
+	rm -rf cdk.out
 	@# '**' selects the stacks inside every Stage, so cdk-nag findings fail the synth.
 	$(CDK) synth --quiet $(if $(ENV),-c env=$(ENV)) '**'
 	@echo "templates in cdk.out/:" && ls cdk.out/assembly-*/*.template.json
+
+.PHONY: preview
+preview: synth
+	$(VENV)/cdk/bin/python -m stacks.preview $(ENV)
 
 .PHONY: deploy
 deploy: $(VENV)/cdk/.installed $(CDK)
@@ -74,8 +90,8 @@ deploy: $(VENV)/cdk/.installed $(CDK)
 	$(CDK) deploy -c env=$(ENV) $(CDK_DEPLOY_FLAGS) '$(ENV)/*'
 
 # ---------------------------------------------------------------- tests
-.PHONY: test test-infra test-lambdas test-mcp test-agent
-test: test-infra test-lambdas test-mcp test-agent
+.PHONY: test test-infra test-lambdas test-mcp test-agent test-client
+test: test-infra test-lambdas test-mcp test-agent test-client
 
 test-infra: $(VENV)/infra-test/.installed $(CDK)
 	$(VENV)/infra-test/bin/python -m pytest tests/infra $(PYTEST_ARGS)
@@ -89,10 +105,17 @@ test-mcp: $(VENV)/mcp/.installed $(CONFORMANCE)
 test-agent: $(VENV)/agent/.installed $(VENV)/mcp/.installed
 	$(VENV)/agent/bin/python -m pytest tests/agent $(PYTEST_ARGS)
 
-# ---------------------------------------------------------------- local mode
-.PHONY: local
-local: $(VENV)/mcp/.installed $(VENV)/agent/.installed
+# The client's tests start the real MCP server from its own environment.
+test-client: $(VENV)/client/.installed $(VENV)/mcp/.installed
+	$(VENV)/client/bin/python -m pytest tests/client $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------- local mode and the tool
+.PHONY: local kit
+local: $(VENV)/mcp/.installed $(VENV)/agent/.installed $(VENV)/client/.installed
 	scripts/local.sh
+
+kit: $(VENV)/client/.installed
+	@$(VENV)/client/bin/kit $(ARGS)
 
 # ---------------------------------------------------------------- other
 .PHONY: bench bench-synth bench-mcp

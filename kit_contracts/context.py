@@ -13,6 +13,9 @@ SESSION_ID_HEADER = CUSTOM_HEADER_PREFIX + "Session-Id"
 # No longer read: the memory is the environment's. A request that names another is refused.
 MEMORY_ID_HEADER = CUSTOM_HEADER_PREFIX + "Memory-Id"
 CONTEXT_HEADERS = (ACTOR_ID_HEADER, SESSION_ID_HEADER)
+# The results session when a caller names none (the agent's RESULTS_SESSION_ID default): a client
+# that sends no Session-Id (MCP Inspector, a plain MCP client) still has its results found.
+DEFAULT_RESULTS_SESSION_ID = "task-results"
 
 # Set by the platform from InvokeAgentRuntime's runtimeUserId, which only principals allowed
 # bedrock-agentcore:InvokeAgentRuntimeForUser may set.

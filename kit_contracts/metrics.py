@@ -9,6 +9,9 @@ TASKS_STARTED = "TasksStarted"
 TASKS_COMPLETED = "TasksCompleted"
 TASKS_FAILED = "TasksFailed"
 TASKS_CANCELLED = "TasksCancelled"
+# Completed tasks whose tool reported an error (`isError`): counted in TasksCompleted too, since the
+# protocol calls them completed; the failure-rate alarm counts them as failures.
+TASK_TOOL_ERRORS = "TaskToolErrors"
 TASK_DURATION = "TaskDuration"
 LOST_WORKER_RECOVERIES = "LostWorkerRecoveries"
 
@@ -25,6 +28,7 @@ TASK_METRICS = (
     TASKS_COMPLETED,
     TASKS_FAILED,
     TASKS_CANCELLED,
+    TASK_TOOL_ERRORS,
     TASK_DURATION,
     LOST_WORKER_RECOVERIES,
     OLDEST_EXPIRED_LEASE_AGE,

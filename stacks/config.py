@@ -6,13 +6,19 @@ One YAML file per environment under ``config/``. ``app.py`` is the only caller o
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import re
-from enum import StrEnum
+import types
+import typing
+from collections.abc import Iterator
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from kit_contracts.context import AUTHORIZATION_HEADER, CONTEXT_HEADERS, CUSTOM_HEADER_PREFIX
 from kit_contracts.errors import describe
@@ -69,6 +75,15 @@ CLAIM_NAME = r"^[A-Za-z0-9_:.\-/]{1,128}$"
 # Every other log group the kit creates is named under this prefix (see log_group_prefix):
 # the kit key lets CloudWatch Logs use it for these names and the runtimes' own groups only.
 LOG_GROUP_ROOT = "/agent-kit"
+# EC2 resource ids: a prefix and 8 (older resources) or 17 lowercase hex digits.
+SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8}([0-9a-f]{9})?$")
+SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8}([0-9a-f]{9})?$")
+# AgentCore reserves DEFAULT for the endpoint that always follows the newest version.
+RESERVED_ENDPOINT = "DEFAULT"
+# A runtime endpoint's name (CloudFormation AWS::BedrockAgentCore::RuntimeEndpoint Name); the
+# candidate endpoint appends CANDIDATE_SUFFIX, so the configured name leaves room for it.
+CANDIDATE_SUFFIX = "_candidate"
+ENDPOINT_NAME = re.compile(rf"^[a-zA-Z][a-zA-Z0-9_]{{0,{47 - len(CANDIDATE_SUFFIX)}}}$")
 
 
 class ConfigError(ValueError):
@@ -109,6 +124,9 @@ class AgentSettings(RuntimeSettings):
     results_context_chars: Annotated[int, Field(ge=1000, le=200_000)] = 12_000
     # The largest /invocations body the agent accepts; larger requests are refused with 413.
     max_request_bytes: Annotated[int, Field(ge=1024, le=10_485_760)] = 262_144
+    # The total size of long-term memory records (facts, preferences, summaries) the agent puts
+    # into its model context per turn; 0 leaves them out.
+    long_term_context_chars: Annotated[int, Field(ge=0, le=100_000)] = 4_000
 
 
 class McpServerSettings(RuntimeSettings):
@@ -144,9 +162,22 @@ class SweeperSettings(_Model):
     schedule_minutes: Annotated[int, Field(ge=1, le=60)] = 1
 
 
+MemoryStrategyName = Literal["semantic", "user_preference", "summary"]
+
+
 class MemorySettings(_Model):
-    name: str
+    name: str = Field(description="AgentCore Memory name, [a-zA-Z][a-zA-Z0-9_]{0,47}")
     event_expiry_days: Annotated[int, Field(ge=3, le=365)] = 30
+    # Long-term memory: the built-in strategies that extract records from events, each into a
+    # per-actor namespace (stacks/constructs/memory.py). Empty: short-term memory only.
+    strategies: list[MemoryStrategyName] = Field(default_factory=list)
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategies_once(cls, value: list[MemoryStrategyName]) -> list[MemoryStrategyName]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"lists a strategy twice: {value}")
+        return value
 
     @field_validator("name")
     @classmethod
@@ -192,6 +223,27 @@ class NetworkSettings(_Model):
     vpc_id: str | None = None
     subnet_ids: list[str] = Field(default_factory=list)
     availability_zones: list[str] = Field(default_factory=list)
+    # Security groups for the runtimes' network interfaces; none: the L2 creates one per Stage
+    # that allows all outbound traffic and no inbound.
+    security_group_ids: list[str] = Field(default_factory=list, max_length=16)
+
+    @field_validator("subnet_ids")
+    @classmethod
+    def _subnet_ids(cls, value: list[str]) -> list[str]:
+        return _ec2_ids(value, SUBNET_ID, "subnet-0abc1234def567890")
+
+    @field_validator("security_group_ids")
+    @classmethod
+    def _security_group_ids(cls, value: list[str]) -> list[str]:
+        return _ec2_ids(value, SECURITY_GROUP_ID, "sg-0abc1234def567890")
+
+    @model_validator(mode="after")
+    def _public_takes_no_ids(self) -> NetworkSettings:
+        if self.mode == "public" and (self.vpc_id or self.subnet_ids or self.security_group_ids):
+            raise ValueError(
+                "mode 'public' takes no vpc_id, subnet_ids or security_group_ids: set mode 'vpc' or remove them"
+            )
+        return self
 
     @model_validator(mode="after")
     def _vpc_complete(self) -> NetworkSettings:
@@ -211,6 +263,13 @@ class ObservabilitySettings(_Model):
     alarm_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(default_factory=list)
     # Alarm when more than this share of finished tasks failed in 15 minutes.
     task_failure_rate_percent: Annotated[int, Field(ge=1, le=100)] = 20
+    # OpenTelemetry traces from both runtimes (ADOT in the images, the platform's spans delivered
+    # to X-Ray). Needs CloudWatch Transaction Search, once per account (docs/deploying.md).
+    tracing: bool = False
+    # X-Ray admits trace delivery by one resource policy per account and Region, and allows few:
+    # "create" makes it in this Stage (one environment per account and Region), "existing"
+    # relies on the one another environment (or you) created.
+    trace_delivery_policy: Literal["create", "existing"] = "create"
 
     @model_validator(mode="after")
     def _one_destination(self) -> ObservabilitySettings:
@@ -223,6 +282,39 @@ class ImageSettings(_Model):
     # local: CDK container assets built by the deploying machine's Docker (linux/arm64).
     # codebuild: an ARM64 CodeBuild project builds and pushes each image during deploy.
     build: Literal["local", "codebuild"] = "local"
+
+
+class ReleaseSettings(_Model):
+    """How a new runtime version reaches callers: through a named endpoint per runtime."""
+
+    # The endpoint callers use (the agent reaches the MCP server through it too).
+    endpoint: str = "live"
+    # on_deploy: the endpoint follows each deployed version. manual: it stays until
+    # `python -m stacks.release promote` smoke-tests the new version and moves it.
+    promotion: Literal["on_deploy", "manual"] = "on_deploy"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        if value.upper() == RESERVED_ENDPOINT:
+            raise ValueError(f"{value!r} is AgentCore's own endpoint, which always serves the newest version")
+        if not ENDPOINT_NAME.match(value):
+            raise ValueError(
+                f"{value!r} must match {ENDPOINT_NAME.pattern} (a letter, then letters, digits or "
+                f"underscores; short enough to append {CANDIDATE_SUFFIX!r})"
+            )
+        return value
+
+    @property
+    def candidate_endpoint(self) -> str:
+        """manual promotion: the endpoint that serves the newest version before it is promoted."""
+        return f"{self.endpoint}{CANDIDATE_SUFFIX}"
+
+
+class GatewaySettings(_Model):
+    """An AgentCore Gateway in front of the MCP runtime, for MCP clients other than the agent."""
+
+    enabled: bool = False
 
 
 class EnvironmentConfig(_Model):
@@ -250,6 +342,8 @@ class EnvironmentConfig(_Model):
     quotas: QuotaSettings = QuotaSettings()
     results: ResultsSettings = ResultsSettings()
     sweeper: SweeperSettings = SweeperSettings()
+    release: ReleaseSettings = ReleaseSettings()
+    gateway: GatewaySettings = GatewaySettings()
     # The Regions the inference profiles in model_ids may route to; bedrock:InvokeModel on the
     # foundation models is granted there (and in the stack's own Region) only. Unset: derived
     # from each profile's geography prefix (PROFILE_REGIONS); a global. profile then keeps "*".
@@ -328,6 +422,17 @@ class EnvironmentConfig(_Model):
             raise ValueError("account is set but region is not: set both or neither")
         return self
 
+    @model_validator(mode="after")
+    def _gateway_keeps_the_caller(self) -> EnvironmentConfig:
+        # The gateway forwards the caller's own token to the MCP runtime; without JWT auth there
+        # is no token, and every caller would reach the server as the gateway.
+        if self.gateway.enabled and not isinstance(self.auth, JwtAuth):
+            raise ValueError(
+                "gateway.enabled needs auth.mode 'jwt': the gateway passes the caller's token through to "
+                "the MCP runtime, which takes the actor from it (docs/security.md#the-gateway)"
+            )
+        return self
+
     @property
     def request_headers(self) -> list[str]:
         """The MCP runtime's header allowlist: the caller context, with JWT auth the caller's
@@ -366,13 +471,118 @@ def _resource_name(value: str) -> str:
     return value
 
 
+def _ec2_ids(values: list[str], pattern: re.Pattern[str], example: str) -> list[str]:
+    prefix = example.split("-", 1)[0]
+    for value in values:
+        if not pattern.match(value):
+            raise ValueError(
+                f"{value!r} is not a {prefix} id: expected '{prefix}-' and 8 or 17 lowercase hex digits, "
+                f"like {example!r}"
+            )
+    if len(set(values)) != len(values):
+        raise ValueError(f"lists an id twice: {values}")
+    return values
+
+
+def _yaml(value: Any) -> str:
+    """A value as the file would spell it: true, null, [a, b], a string quoted only where YAML needs it."""
+    if isinstance(value, Enum):
+        value = value.value
+    text = yaml.safe_dump(value, default_flow_style=True, width=10**9, allow_unicode=True, sort_keys=False)
+    return text.removesuffix("\n...\n").strip()
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The settings models a field may hold: one, several (a discriminated union such as auth), or none."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+    return [annotation] if isinstance(annotation, type) and issubclass(annotation, BaseModel) else []
+
+
+def _tags(model: type[BaseModel], discriminator: Any) -> tuple[Any, ...]:
+    field = model.model_fields.get(discriminator) if isinstance(discriminator, str) else None
+    return typing.get_args(field.annotation) if field is not None else ()
+
+
+def _walk(loc: tuple[Any, ...]) -> tuple[tuple[Any, ...], type[BaseModel] | None]:
+    """A problem's location as the file spells it, and the settings model that holds its last key.
+
+    pydantic puts a discriminated union's tag in the location (`auth.jwt.discovery_url`), a key
+    no file has: it is dropped, so the message and the value lookup use `auth.discovery_url`.
+    """
+    model: type[BaseModel] | None = EnvironmentConfig
+    holder: type[BaseModel] | None = None
+    path: list[Any] = []
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        path.append(part)
+        holder = model
+        info = model.model_fields.get(part) if model is not None and isinstance(part, str) else None
+        candidates = _models_in(info.annotation) if info is not None else []
+        discriminator = info.discriminator if info is not None else None
+        if len(candidates) > 1 and parts:
+            model = next((c for c in candidates if parts[0] in _tags(c, discriminator)), None)
+            if model is not None:
+                parts.pop(0)
+        else:
+            model = candidates[0] if len(candidates) == 1 else None
+    return tuple(path), holder
+
+
+def _field_hint(name: str, info: FieldInfo) -> str:
+    if info.is_required():
+        return f"{name} ({info.description})" if info.description else name
+    default = info.get_default(call_default_factory=True)
+    return f"{name} (optional)" if isinstance(default, BaseModel) else f"{name} (optional, default {_yaml(default)})"
+
+
+def _requirement(key: Any, holder: type[BaseModel] | None) -> str:
+    """What a missing (or empty) setting needs: a section's fields, each required or with its default."""
+    info = holder.model_fields.get(key) if holder is not None and isinstance(key, str) else None
+    if info is None:
+        return ""
+    models = _models_in(info.annotation)
+    if len(models) == 1:
+        return ": give " + ", ".join(_field_hint(n, f) for n, f in models[0].model_fields.items())
+    return f" ({info.description})" if info.description else ""
+
+
+def _suggestion(key: Any, holder: type[BaseModel] | None, section: str) -> str:
+    """For an unknown key: the nearest name at its level, the section that has it, or every name there."""
+    if holder is None:
+        return ""
+    names = list(holder.model_fields)
+    close = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]}?"
+    elsewhere = [
+        f"{section}.{key}"
+        for section, info in EnvironmentConfig.model_fields.items()
+        for model in _models_in(info.annotation)[:1]
+        if key in model.model_fields and model is not holder
+    ]
+    if elsewhere:
+        return f"; did you mean {elsewhere[0]}?"
+    return f"; the settings {f'of {section}' if section else 'at the top level'} are {', '.join(names)}"
+
+
 def _describe(path: Path, error: ValidationError, raw: dict[str, Any]) -> str:
     lines = [f"{path}: invalid configuration"]
     for problem in describe(error):
-        value = _lookup(raw, problem.loc)
+        where, holder = _walk(problem.loc)
+        field = ".".join(str(part) for part in where) or "(top level)"
+        value = _lookup(raw, where)
+        if problem.kind == "missing" or (problem.kind == "model_type" and value is None):
+            state = "is required" if problem.kind == "missing" else "is empty"
+            lines.append(f"  {field} {state}{_requirement(where[-1], holder)}")
+            continue
         # Cross-field rules report on a whole mapping; their message names the values.
-        shown = "" if value is _MISSING or isinstance(value, dict) else f" = {value!r}"
-        lines.append(f"  {problem.field or '(top level)'}{shown}: {problem.message}")
+        shown = "" if value is _MISSING or isinstance(value, dict) else f" = {_yaml(value)}"
+        message = problem.message
+        if problem.kind == "extra_forbidden":
+            message += _suggestion(where[-1], holder, ".".join(str(part) for part in where[:-1]))
+        lines.append(f"  {field}{shown}: {message}")
     return "\n".join(lines)
 
 
@@ -404,7 +614,10 @@ def load_file(path: Path) -> EnvironmentConfig:
     except ValidationError as exc:
         raise ConfigError(_describe(path, exc, raw)) from None
     if config.name != path.stem:
-        raise ConfigError(f"{path}: name = {config.name!r}: must equal the file name {path.stem!r}")
+        raise ConfigError(f"{path}: name = {_yaml(config.name)}: must equal the file name {path.stem!r}")
+    for (kind, name, first), (other_kind, other_name, second) in itertools.combinations(_named_resources(config), 2):
+        if (kind, name) == (other_kind, other_name):
+            raise ConfigError(f"{path}: {first} and {second} are both {_yaml(name)}: each {kind} needs its own name")
     return config
 
 
@@ -423,4 +636,63 @@ def load_all(config_dir: Path = CONFIG_DIR) -> list[EnvironmentConfig]:
     names = available(config_dir)
     if not names:
         raise ConfigError(f"no environment files (*.yaml) in {config_dir}")
-    return [load_environment(name, config_dir) for name in names]
+    loaded = {config_dir / f"{name}.yaml": load_environment(name, config_dir) for name in names}
+    _names_unique_per_place(loaded)
+    return list(loaded.values())
+
+
+# The settings that name an AWS resource outright, with the kind of resource (its names are unique
+# per account and Region). Everything else the kit creates is named by CloudFormation or under the
+# environment's name, which is its file's and so unique. A new setting that names a resource
+# belongs here.
+NAMED_RESOURCES = (
+    ("AgentCore Runtime", "agent.name"),
+    ("AgentCore Runtime", "mcp_server.name"),
+    ("AgentCore Memory", "memory.name"),
+)
+
+
+def _named_resources(config: EnvironmentConfig) -> Iterator[tuple[str, str, str]]:
+    """(kind, name, setting) for each resource the environment names."""
+    for kind, setting in NAMED_RESOURCES:
+        value: Any = config
+        for part in setting.split("."):
+            value = getattr(value, part)
+        yield kind, str(value), setting
+
+
+def _may_share_place(a: EnvironmentConfig, b: EnvironmentConfig) -> bool:
+    # An unpinned account or region deploys wherever the CLI's credentials point: it may be the other's.
+    return all(x is None or y is None or x == y for x, y in ((a.account, b.account), (a.region, b.region)))
+
+
+def _place(config: EnvironmentConfig) -> str:
+    if config.account is not None:
+        return f"account {config.account} in {config.region}"
+    if config.region is not None:
+        return f"{config.region}, account not pinned"
+    return "account and region not pinned"
+
+
+def _names_unique_per_place(loaded: dict[Path, EnvironmentConfig]) -> None:
+    """Synth fails when two environments would create one named resource in the same account and Region."""
+    clashes = []
+    for (path_a, a), (path_b, b) in itertools.combinations(loaded.items(), 2):
+        if not _may_share_place(a, b):
+            continue
+        for kind, name, setting_a in _named_resources(a):
+            for other_kind, other_name, setting_b in _named_resources(b):
+                if (kind, name) == (other_kind, other_name):
+                    clashes.append(
+                        f"  {kind} {_yaml(name)}: {path_a} ({setting_a}; {_place(a)}) and "
+                        f"{path_b} ({setting_b}; {_place(b)})"
+                    )
+    if clashes:
+        raise ConfigError(
+            "two environments would create the same named resource in one account and Region\n"
+            + "\n".join(clashes)
+            + "\n  An environment without account and region pinned is environment-agnostic: it deploys"
+            " wherever the CLI's credentials point, so it is treated as sharing any other environment's"
+            " account and Region. Give each environment its own names (kit_<env>_...), or pin both to"
+            " different accounts or Regions."
+        )

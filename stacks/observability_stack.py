@@ -39,4 +39,5 @@ class ObservabilityStack(KitStack):
             alarm_topic_arn=config.observability.alarm_topic_arn,
             alarm_emails=config.observability.alarm_emails,
             task_failure_rate_percent=config.observability.task_failure_rate_percent,
+            tracing=config.observability.tracing,
         )

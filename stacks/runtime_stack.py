@@ -14,12 +14,14 @@ from constructs import Construct
 
 from stacks.config import EnvironmentConfig, JwtAuth
 from stacks.constructs.agent_runtime import AgentRuntime
+from stacks.constructs.gateway import TARGET_NAME, McpGateway
 from stacks.constructs.mcp_server_runtime import McpServerRuntime
 from stacks.constructs.memory import AgentMemory
 from stacks.constructs.results_bucket import ResultsBucket
-from stacks.constructs.runtime import RuntimeOptions, invoke_url
+from stacks.constructs.runtime import RuntimeOptions
 from stacks.constructs.sweeper import Sweeper
 from stacks.constructs.task_table import TaskTable
+from stacks.constructs.tracing import TraceDeliveryPolicy
 from stacks.kit_stack import KitStack
 from stacks.retention import retention
 
@@ -46,7 +48,9 @@ class RuntimeStack(KitStack):
             encryption_key=encryption_key,
             removal_policy=self.removal_policy,
             log_group_prefix=config.log_group_prefix,
+            release=config.release,
             image_build=config.images.build,
+            tracing=config.observability.tracing,
         )
         self.mcp_server = McpServerRuntime(
             self,
@@ -82,6 +86,7 @@ class RuntimeStack(KitStack):
             memory=memory,
             # With JWT inbound auth the MCP runtime accepts no SigV4 call: nothing to wake it with.
             wake_runtime=None if isinstance(config.auth, JwtAuth) else self.mcp_server.runtime,
+            wake_endpoint=config.release.endpoint,
             encryption_key=encryption_key,
             log_group_prefix=config.log_group_prefix,
             log_retention=options.log_retention,
@@ -93,9 +98,35 @@ class RuntimeStack(KitStack):
 
             # One provider function serves both images' build triggers, so the stack owns it.
             acknowledge_sdk_call_function(self)
+        self.trace_delivery_policy: TraceDeliveryPolicy | None = None
+        if config.observability.tracing and config.observability.trace_delivery_policy == "create":
+            self.trace_delivery_policy = TraceDeliveryPolicy(
+                self, "TraceDeliveryPolicy", removal_policy=self.removal_policy
+            )
+            for runtime in (self.agent, self.mcp_server):
+                # The L2 orders its own policy before these; the kit's one must come first too.
+                for child in ("TracesDeliveryDest", "TracesDelivery"):
+                    runtime.runtime.node.find_child(child).node.add_dependency(self.trace_delivery_policy)
+
+        self.gateway: McpGateway | None = None
+        if config.gateway.enabled:
+            assert isinstance(config.auth, JwtAuth)  # the configuration refuses anything else
+            self.gateway = McpGateway(
+                self,
+                "Gateway",
+                env_name=config.name,
+                auth=config.auth,
+                runtime_arn=self.mcp_server.runtime.agent_runtime_arn,
+                endpoint=self.mcp_server.endpoints.name,
+            )
+            self.gateway.target.node.add_dependency(self.mcp_server.endpoints.endpoint)
+            CfnOutput(self, "McpGatewayUrl", value=self.gateway.url)
+            CfnOutput(self, "McpGatewayTargetName", value=TARGET_NAME)
+
         for name, runtime in (("Agent", self.agent), ("McpServer", self.mcp_server)):
             CfnOutput(self, f"{name}RuntimeArn", value=runtime.runtime.agent_runtime_arn)
-            CfnOutput(self, f"{name}InvokeUrl", value=invoke_url(Aws.REGION, runtime.runtime.agent_runtime_arn))
+            CfnOutput(self, f"{name}InvokeUrl", value=runtime.invoke_url(Aws.REGION))
+            CfnOutput(self, f"{name}EndpointName", value=runtime.endpoints.name)
 
 
 def _authorizer(config: EnvironmentConfig) -> agentcore.RuntimeAuthorizerConfiguration:
@@ -119,6 +150,15 @@ def _network(scope: Construct, config: EnvironmentConfig) -> agentcore.RuntimeNe
         availability_zones=config.network.availability_zones,
         private_subnet_ids=config.network.subnet_ids,
     )
+    # Given groups are used as they are (mutable=False: the kit adds no rule to a team's group);
+    # none given: the L2 creates one, shared by both runtimes, open outbound and closed inbound.
+    security_groups = [
+        ec2.SecurityGroup.from_security_group_id(scope, f"SecurityGroup{index}", group_id, mutable=False)
+        for index, group_id in enumerate(config.network.security_group_ids)
+    ]
     return agentcore.RuntimeNetworkConfiguration.using_vpc(
-        scope, vpc=vpc, vpc_subnets=ec2.SubnetSelection(subnets=vpc.private_subnets)
+        scope,
+        vpc=vpc,
+        vpc_subnets=ec2.SubnetSelection(subnets=vpc.private_subnets),
+        security_groups=security_groups or None,
     )

@@ -38,6 +38,7 @@ class StatefulStack(KitStack):
             event_expiry_days=config.memory.event_expiry_days,
             encryption_key=self.key,
             removal_policy=removal,
+            strategies=config.memory.strategies,
         )
         self.task_table = TaskTable(self, "TaskStore", encryption_key=self.key, removal_policy=removal)
         # Exactly-once bookkeeping for the handoff workflow's irreversible steps.

@@ -1,6 +1,8 @@
 """The client's small local state: environments, and per conversation its session id and tasks.
 
 One JSON file (KIT_CLIENT_STATE, default ~/.config/kit-client/state.json), written atomically.
+The built-in `local` environment is the pair `make local` starts: the agent at KIT_LOCAL_URL
+(else 127.0.0.1:AGENT_PORT, 8080) and the MCP server at KIT_MCP_URL (else 127.0.0.1:MCP_PORT, 8000).
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from typing import Any
 
 LOCAL_ENV = "local"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
+# The MCP server's results session: where finished tasks' outcomes are written (RESULTS_SESSION_ID).
+RESULTS_SESSION = "task-results"
 _ACTOR_SAFE = re.compile(r"[^a-zA-Z0-9\-_]")
 
 
 class ClientError(Exception):
     """A problem the user can fix; the message says how."""
+
+
+class Refused(ClientError):
+    """The server or AWS refused what was asked (exit 1 rather than 2): the message says why."""
 
 
 @dataclass
@@ -31,6 +39,19 @@ class Environment:
     user_id: str | None = None  # IAM: sent as runtimeUserId (needs InvokeAgentRuntimeForUser)
     jwt_token_env: str | None = None  # JWT: name of the variable holding the bearer token
     local_url: str | None = None
+    mcp_arn: str | None = None  # the MCP server runtime (stack output McpServerRuntimeArn)
+    mcp_url: str | None = None  # the local MCP server
+    # The runtime endpoint called (config `release.endpoint`); DEFAULT is the newest version, which in
+    # `manual` environments may not be promoted yet.
+    endpoint: str = "live"
+
+
+def local_agent_url() -> str:
+    return os.environ.get("KIT_LOCAL_URL") or f"http://127.0.0.1:{os.environ.get('AGENT_PORT') or 8080}"
+
+
+def local_mcp_url() -> str:
+    return os.environ.get("KIT_MCP_URL") or f"http://127.0.0.1:{os.environ.get('MCP_PORT') or 8000}/mcp"
 
 
 @dataclass
@@ -62,12 +83,12 @@ class State:
 
     def environment(self, name: str) -> Environment:
         if name == LOCAL_ENV and name not in self.environments:
-            return Environment(LOCAL_ENV, local_url=os.environ.get("KIT_LOCAL_URL", "http://127.0.0.1:8080"))
+            return Environment(LOCAL_ENV, local_url=local_agent_url(), mcp_url=local_mcp_url())
         if name not in self.environments:
             known = ", ".join(sorted({LOCAL_ENV, *self.environments}))
             raise ClientError(
                 f"unknown environment {name!r}: known environments are {known};"
-                f" add one with `kit_client env add {name} --agent-arn ARN --region REGION`"
+                f" add one with `kit env add {name} --agent-arn ARN --mcp-arn ARN`"
             )
         return self.environments[name]
 

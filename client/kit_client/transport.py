@@ -8,9 +8,9 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from kit_client.state import ClientError, Environment
-
-SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+from kit_client.headers import AUTHORIZATION_HEADER
+from kit_client.headers import RUNTIME_SESSION_ID_HEADER as SESSION_HEADER
+from kit_client.state import ClientError, Environment, local_agent_url
 
 
 def sse_events(lines: Iterable[bytes | str]) -> Iterator[dict[str, Any]]:
@@ -24,18 +24,18 @@ def sse_events(lines: Iterable[bytes | str]) -> Iterator[dict[str, Any]]:
             yield event if isinstance(event, dict) else {"type": "text", "text": str(event)}
 
 
-def invoke_url(arn: str, region: str) -> str:
+def invoke_url(arn: str, region: str, endpoint: str = "live") -> str:
     return (
         f"https://bedrock-agentcore.{region}.amazonaws.com/runtimes/"
-        f"{urllib.parse.quote(arn, safe='')}/invocations?qualifier=DEFAULT"
+        f"{urllib.parse.quote(arn, safe='')}/invocations?qualifier={urllib.parse.quote(endpoint, safe='')}"
     )
 
 
 def _http(url: str, headers: dict[str, str], payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    import httpx
+    import httpx2
 
     try:
-        with httpx.stream("POST", url, json=payload, headers=headers, timeout=httpx.Timeout(30, read=3600)) as reply:
+        with httpx2.stream("POST", url, json=payload, headers=headers, timeout=httpx2.Timeout(30, read=3600)) as reply:
             if reply.status_code == 404 and "runtimes/" in url:
                 raise ClientError("the runtime or its session was not found (HTTP 404): check the agent ARN")
             if reply.status_code in (401, 403):
@@ -44,7 +44,7 @@ def _http(url: str, headers: dict[str, str], payload: dict[str, Any]) -> Iterato
                 body = reply.read().decode(errors="replace")[:500]
                 raise ClientError(f"the agent answered HTTP {reply.status_code}: {body}")
             yield from sse_events(reply.iter_lines())
-    except httpx.ConnectError:
+    except httpx2.ConnectError:
         raise ClientError(f"no agent is listening at {url}: start it with `make local`") from None
 
 
@@ -59,7 +59,7 @@ def _iam(env: Environment, session_id: str, payload: dict[str, Any]) -> Iterator
         "payload": json.dumps(payload).encode(),
         "contentType": "application/json",
         "accept": "text/event-stream",
-        "qualifier": "DEFAULT",
+        "qualifier": env.endpoint,
     }
     if env.user_id:
         request["runtimeUserId"] = env.user_id
@@ -72,7 +72,9 @@ def _iam(env: Environment, session_id: str, payload: dict[str, Any]) -> Iterator
             " run `aws configure` or `aws sso login`, or set AWS_PROFILE"
         ) from None
     except NoRegionError:
-        raise ClientError(f"no region for environment {env.name!r}: add --region to `kit_client env add`") from None
+        raise ClientError(
+            f"no region for environment {env.name!r}: add it with `kit env add {env.name} --region REGION ...`"
+        ) from None
     except AwsError as exc:
         raise ClientError(describe_aws_error(exc, session_id)) from None
     yield from sse_events(response["response"].iter_lines())
@@ -88,7 +90,7 @@ def describe_aws_error(exc: Any, session_id: str) -> str:
     ):
         return (
             f"the conversation's session {session_id} has ended on the service ({code}: {message});"
-            " start a new conversation with `kit_client new` (finished task results still reach it)"
+            " start a new conversation with `kit new` (finished task results still reach it)"
         )
     if code == "AccessDeniedException":
         return f"access denied invoking the agent ({message}): your role needs bedrock-agentcore:InvokeAgentRuntime"
@@ -97,12 +99,12 @@ def describe_aws_error(exc: Any, session_id: str) -> str:
 
 def invoke(env: Environment, session_id: str, payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
     if env.agent_arn is None:
-        url = (env.local_url or "http://127.0.0.1:8080").rstrip("/") + "/invocations"
+        url = (env.local_url or local_agent_url()).rstrip("/") + "/invocations"
         return _http(url, {SESSION_HEADER: session_id}, payload)
     if env.jwt_token_env:
         token = os.environ.get(env.jwt_token_env)
         if not token:
             raise ClientError(f"environment {env.name!r} uses JWT: set {env.jwt_token_env} to a bearer token")
-        headers = {SESSION_HEADER: session_id, "Authorization": f"Bearer {token}"}
-        return _http(invoke_url(env.agent_arn, env.region or "us-east-1"), headers, payload)
+        headers = {SESSION_HEADER: session_id, AUTHORIZATION_HEADER: f"Bearer {token}"}
+        return _http(invoke_url(env.agent_arn, env.region or "us-east-1", env.endpoint), headers, payload)
     return _iam(env, session_id, payload)

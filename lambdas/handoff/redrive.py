@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from botocore.exceptions import BotoCoreError, ClientError
 
 from kit_contracts.handoff import EVENT_DETAIL_TYPE, EVENT_SOURCE
 
@@ -83,11 +84,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queue-url", required=True)
     parser.add_argument("--state-machine-arn", required=True)
     parser.add_argument("--dry-run", action="store_true", help="list what would be started; change nothing")
-    parser.add_argument("--region")
+    parser.add_argument("--region", help="default: the region in --state-machine-arn")
     args = parser.parse_args(argv)
-    done = redrive(
-        queue_url=args.queue_url, state_machine_arn=args.state_machine_arn, dry_run=args.dry_run, region=args.region
-    )
+    arn = args.state_machine_arn.split(":")
+    region = args.region or (arn[3] if len(arn) >= 7 and arn[0] == "arn" else None)
+    if not region:
+        print(
+            "error: no AWS region: pass --region or a full --state-machine-arn (arn:aws:states:REGION:...)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        done = redrive(
+            queue_url=args.queue_url, state_machine_arn=args.state_machine_arn, dry_run=args.dry_run, region=region
+        )
+    except (BotoCoreError, ClientError) as exc:
+        # No credentials, access denied, no such queue: said in one line (`kit redrive` says more).
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     for name in done.started:
         print(("would start " if args.dry_run else "started ") + name)
     for message_id in done.skipped:

@@ -13,7 +13,7 @@ from constructs import Construct
 from stacks.config import INFERENCE_PROFILE_PREFIXES, AgentSettings, IamAuth, JwtAuth
 from stacks.constructs.mcp_server_runtime import McpServerRuntime
 from stacks.constructs.memory import AgentMemory
-from stacks.constructs.runtime import KitRuntime, RuntimeOptions, invoke_url
+from stacks.constructs.runtime import KitRuntime, RuntimeOptions
 from stacks.nag import acknowledge
 
 MAX_IN_CALL_TASK_WAIT_SECONDS = 55 * 60
@@ -54,7 +54,6 @@ class AgentRuntime(KitRuntime):
         mcp_server: McpServerRuntime,
         options: RuntimeOptions,
     ) -> None:
-        mcp_arn = mcp_server.runtime.agent_runtime_arn
         super().__init__(
             scope,
             construct_id,
@@ -68,7 +67,9 @@ class AgentRuntime(KitRuntime):
                 "AWS_REGION": Aws.REGION,
                 "MEMORY_ID": memory.memory.memory_id,
                 "MODEL_ID": model_ids[0],
-                "MCP_RUNTIME_URL": invoke_url(Aws.REGION, mcp_arn),
+                # Through the MCP runtime's named endpoint: the agent calls the version that
+                # endpoint serves, never DEFAULT (stacks/constructs/release.py).
+                "MCP_RUNTIME_URL": mcp_server.invoke_url(Aws.REGION),
                 "MCP_AUTH": auth.mode,
                 # A tool call that waits on a task must end inside the 60-minute streaming
                 # limit; longer work is started with start_* and found later in memory.
@@ -76,6 +77,13 @@ class AgentRuntime(KitRuntime):
                     min(MAX_IN_CALL_TASK_WAIT_SECONDS, mcp_server.max_lifetime_seconds)
                 ),
                 "RESULTS_CONTEXT_CHARS": str(settings.results_context_chars),
+                # Long-term records (the memory's strategies) given to the model, within their own budget.
+                **(
+                    {"LONG_TERM_NAMESPACES": ",".join(memory.long_term_namespaces)}
+                    if memory.long_term_namespaces
+                    else {}
+                ),
+                "LONG_TERM_CONTEXT_CHARS": str(settings.long_term_context_chars),
                 "MAX_REQUEST_BYTES": str(settings.max_request_bytes),
                 # The claim the agent and the MCP server both read the actor from.
                 **({"ACTOR_ID_CLAIM": auth.actor_id_claim} if isinstance(auth, JwtAuth) else {}),

@@ -1,6 +1,10 @@
-"""AgentCore Memory holding conversations and finished task results."""
+"""AgentCore Memory holding conversations and finished task results, and the long-term records
+its strategies extract from them."""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from aws_cdk import CfnResource, Duration, RemovalPolicy
 from aws_cdk import aws_bedrockagentcore as agentcore
@@ -26,6 +30,41 @@ READ_ACTIONS = (
 WRITE_ACTIONS = ("bedrock-agentcore:CreateEvent",)
 
 
+@dataclass(frozen=True)
+class LongTermStrategy:
+    factory: Callable[..., agentcore.ManagedMemoryStrategy]
+    name: str
+    # Every namespace starts with the actor, so a retrieval for one actor names only its records
+    # (the agent checks each record's namespace against it too).
+    namespace: str
+    description: str
+
+
+# The built-in strategies an environment may choose (memory.strategies), each in a namespace that
+# starts with the actor (the L2's own built-ins use /strategies/{memoryStrategyId}/actors/{actorId}:
+# docs/design.md says why the kit does not).
+STRATEGIES = {
+    "semantic": LongTermStrategy(
+        agentcore.MemoryStrategy.using_semantic,
+        "facts",
+        "/facts/{actorId}",
+        "Facts about the user and their work, from conversations and task results",
+    ),
+    "user_preference": LongTermStrategy(
+        agentcore.MemoryStrategy.using_user_preference,
+        "preferences",
+        "/preferences/{actorId}",
+        "The user's stated and observed preferences",
+    ),
+    "summary": LongTermStrategy(
+        agentcore.MemoryStrategy.using_summarization,
+        "summaries",
+        "/summaries/{actorId}/{sessionId}",
+        "A running summary of each conversation",
+    ),
+}
+
+
 class AgentMemory(Construct):
     def __init__(
         self,
@@ -36,6 +75,7 @@ class AgentMemory(Construct):
         event_expiry_days: int,
         encryption_key: kms.IKey,
         removal_policy: RemovalPolicy,
+        strategies: Sequence[str] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         self.memory = agentcore.Memory(
@@ -51,6 +91,17 @@ class AgentMemory(Construct):
         assert isinstance(cfn, CfnResource)
         cfn.add_property_override("EventExpiryDuration", event_expiry_days)
         cfn.apply_removal_policy(removal_policy)
+        # Built-in strategies without model overrides: the service runs the extraction, and the
+        # L2 grants the memory's role nothing more for them (ManagedMemoryStrategy.grant).
+        for kind in strategies:
+            strategy = STRATEGIES[kind]
+            self.memory.add_memory_strategy(
+                strategy.factory(
+                    strategy_name=strategy.name, description=strategy.description, namespaces=[strategy.namespace]
+                )
+            )
+        # What the agent retrieves from, in the order it gives them room in its context.
+        self.long_term_namespaces = [STRATEGIES[kind].namespace for kind in strategies]
 
     def grant_read_events(self, grantee: iam.IGrantable) -> iam.Grant:
         return iam.Grant.add_to_principal(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Aws, Duration
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
@@ -21,6 +21,23 @@ from stacks.constructs.sweeper import TASK_LEASE_SECONDS, Sweeper
 FIVE_MINUTES = Duration.minutes(5)
 # Below this the lost-work alarm would page on a task one slow sweep away from being picked up.
 LOST_WORK_FLOOR_SECONDS = 300
+
+
+def traces_markdown(tracing: bool) -> str:
+    """Where a run's traces are: CloudWatch's GenAI observability view and the X-Ray trace map."""
+    console = f"https://console.aws.amazon.com/cloudwatch/home?region={Aws.REGION}"
+    state = (
+        "Tracing is **on** in this environment (`observability.tracing`)."
+        if tracing
+        else "Tracing is **off** in this environment: set `observability.tracing: true` to record spans."
+    )
+    return (
+        "### Traces\n"
+        f"{state} "
+        f"[GenAI observability (agents, sessions, traces)]({console}#gen-ai-observability/agent-core) · "
+        f"[X-Ray trace map]({console}#xray:service-map/map) · "
+        f"[Transaction search]({console}#xray:traces/query)"
+    )
 
 
 def lost_work_threshold_seconds(sweep_interval: Duration) -> int:
@@ -43,6 +60,7 @@ class Observability(Construct):
         alarm_topic_arn: str | None,
         alarm_emails: Sequence[str],
         task_failure_rate_percent: int,
+        tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         if alarm_topic_arn:
@@ -78,11 +96,14 @@ class Observability(Construct):
                 description=f"The {name} runtime reported platform (system) errors",
             )
         failed, completed = task_metric(metrics.TASKS_FAILED), task_metric(metrics.TASKS_COMPLETED)
+        tool_errors = task_metric(metrics.TASK_TOOL_ERRORS)
         self._alarm(
             "TaskFailureRate",
             cloudwatch.MathExpression(
-                expression="100 * failed / (failed + completed)",
-                using_metrics={"failed": failed, "completed": completed},
+                # A tool's own error completes its task (the protocol's word) but is a failure here.
+                # FILL: a period with failures but no tool errors (or none completed) still has a value.
+                expression="100 * (FILL(failed, 0) + FILL(toolErrors, 0)) / (FILL(failed, 0) + FILL(completed, 0))",
+                using_metrics={"failed": failed, "completed": completed, "toolErrors": tool_errors},
                 label="Failed tasks (%)",
                 period=Duration.minutes(15),
             ),
@@ -148,6 +169,7 @@ class Observability(Construct):
         self.dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=f"agent-kit-{env_name}", default_interval=Duration.hours(6)
         )
+        self.dashboard.add_widgets(cloudwatch.TextWidget(markdown=traces_markdown(tracing), width=24, height=3))
         for name, runtime in runtimes.items():
             self.dashboard.add_widgets(
                 cloudwatch.GraphWidget(
@@ -177,6 +199,7 @@ class Observability(Construct):
                         metrics.TASKS_STARTED,
                         metrics.TASKS_COMPLETED,
                         metrics.TASKS_FAILED,
+                        metrics.TASK_TOOL_ERRORS,
                         metrics.TASKS_CANCELLED,
                     )
                 ],

@@ -15,8 +15,10 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from stacks.config import RuntimeSettings
+from stacks.config import ReleaseSettings, RuntimeSettings
+from stacks.constructs.release import RuntimeEndpoints, endpoint_log_group_name
 from stacks.constructs.runtime_role import RuntimeExecutionRole, runtime_log_group_pattern
+from stacks.constructs.tracing import TRACING_ENVIRONMENT
 from stacks.nag import acknowledge
 
 if TYPE_CHECKING:
@@ -25,8 +27,9 @@ if TYPE_CHECKING:
 IMAGES_DIR = Path(__file__).resolve().parents[2] / "runtime_images"
 
 
-def invoke_url(region: str, runtime_arn: str) -> str:
-    """The data-plane URL a client posts to; the ARN is URL-encoded in the path."""
+def invoke_url(region: str, runtime_arn: str, qualifier: str) -> str:
+    """The data-plane URL a client posts to; the ARN is URL-encoded in the path, the qualifier
+    names the endpoint (and so the version) that serves the call."""
     from aws_cdk import Fn
 
     # CloudFormation has no URL-encode function; ':' and '/' are the only characters
@@ -37,7 +40,7 @@ def invoke_url(region: str, runtime_arn: str) -> str:
         [
             f"https://bedrock-agentcore.{region}.amazonaws.com/runtimes/",
             encoded,
-            "/invocations?qualifier=DEFAULT",
+            f"/invocations?qualifier={qualifier}",
         ],
     )
 
@@ -53,7 +56,10 @@ class RuntimeOptions:
     removal_policy: RemovalPolicy
     # Where the kit names its own log groups (the kit key is scoped to it): /agent-kit/<env>.
     log_group_prefix: str
+    release: ReleaseSettings
     image_build: Literal["local", "codebuild"] = "local"
+    # ADOT in the container and the platform's spans delivered to X-Ray (stacks/constructs/tracing.py).
+    tracing: bool = False
 
 
 class KitRuntime(Construct):
@@ -111,7 +117,7 @@ class KitRuntime(Construct):
                 idle_runtime_session_timeout=Duration.seconds(settings.idle_timeout_seconds),
                 max_lifetime=Duration.seconds(settings.max_lifetime_seconds),
             ),
-            environment_variables=dict(environment),
+            environment_variables={**environment, **(TRACING_ENVIRONMENT if options.tracing else {})},
             authorizer_configuration=options.authorizer,
             network_configuration=options.network,
             request_header_configuration=(
@@ -119,6 +125,9 @@ class KitRuntime(Construct):
                 if request_headers
                 else None
             ),
+            tracing_enabled=options.tracing,
+            # One policy per account and Region instead of one per stack (TraceDeliveryPolicy).
+            manage_delivery_resource_policy=False if options.tracing else None,
         )
         self.role.check_scoped()
         if self.image is not None:
@@ -134,11 +143,24 @@ class KitRuntime(Construct):
         self.log_group = logs.LogGroup(
             self,
             "ApplicationLogs",
-            log_group_name=f"/aws/bedrock-agentcore/runtimes/{self.runtime.agent_runtime_id}-DEFAULT",
+            log_group_name=endpoint_log_group_name(self.runtime.agent_runtime_id, "DEFAULT"),
             retention=options.log_retention,
             encryption_key=options.encryption_key,
             removal_policy=options.removal_policy,
         )
+        self.endpoints = RuntimeEndpoints(
+            self,
+            "Endpoints",
+            runtime=self.runtime,
+            release=options.release,
+            log_retention=options.log_retention,
+            encryption_key=options.encryption_key,
+            removal_policy=options.removal_policy,
+        )
+
+    def invoke_url(self, region: str) -> str:
+        """The URL callers post to: through the named endpoint, never DEFAULT."""
+        return invoke_url(region, self.runtime.agent_runtime_arn, self.endpoints.name)
 
 
 def _acknowledge_platform_grants(runtime: agentcore.Runtime, runtime_name: str) -> None:

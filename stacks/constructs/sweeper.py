@@ -57,12 +57,14 @@ class Sweeper(Construct):
         task_table: TaskTable,
         memory: AgentMemory,
         wake_runtime: agentcore.Runtime | None,
+        wake_endpoint: str = "live",
         encryption_key: kms.IKey,
         log_group_prefix: str,
         log_retention: logs.RetentionDays,
         removal_policy: RemovalPolicy,
     ) -> None:
-        """`wake_runtime`: the MCP runtime to wake for lost resumable tasks (IAM environments), or None."""
+        """`wake_runtime`: the MCP runtime to wake for lost resumable tasks (IAM environments), or None;
+        `wake_endpoint`: its endpoint (the promoted version, `release.endpoint`)."""
         super().__init__(scope, construct_id)
         self.interval = Duration.minutes(schedule_minutes)
         environment = {
@@ -73,6 +75,7 @@ class Sweeper(Construct):
         }
         if wake_runtime is not None:
             environment["MCP_RUNTIME_ARN"] = wake_runtime.agent_runtime_arn
+            environment["MCP_RUNTIME_ENDPOINT"] = wake_endpoint
 
         # Named under the environment's prefix: the kit key lets CloudWatch Logs encrypt those only.
         log_group = logs.LogGroup(

@@ -162,4 +162,4 @@ def test_an_ended_runtime_session_is_explained() -> None:
         "InvokeAgentRuntime",
     )
     message = describe_aws_error(error, "abc")
-    assert "session abc has ended on the service" in message and "kit_client new" in message
+    assert "session abc has ended on the service" in message and "`kit new`" in message

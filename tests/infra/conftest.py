@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,3 +78,25 @@ def codebuild_stage(tmp_path_factory: pytest.TempPathFactory) -> tuple[KitStage,
 @pytest.fixture(scope="session")
 def env_names() -> list[str]:
     return [config.name for config in load_all()]
+
+
+def cfn_lint(templates: list[Path]) -> subprocess.CompletedProcess[str]:
+    """cfn-lint as `make cfn-lint` runs it (W3005 is CDK's explicit DependsOn noise)."""
+    executable = Path(sys.executable).parent / "cfn-lint"
+    return subprocess.run(
+        [str(executable), "--ignore-checks", "W3005", "--", *map(str, templates)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def synth_variant(outdir: Path, config_dir: Path, env: str, **changes: Any) -> tuple[KitStage, list[Path]]:
+    """One shipped environment with some settings changed, synthesized with cdk-nag: its Stage and templates."""
+    data = yaml.safe_load((CONFIG_DIR / f"{env}.yaml").read_text())
+    data.update(changes)
+    (config_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
+    app = make_app(outdir, env=env, config_dir=str(config_dir))
+    (stage,) = build(app)
+    app.synth()
+    return stage, sorted(outdir.glob("assembly-*/*.template.json"))

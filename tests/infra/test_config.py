@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stacks.config import CONFIG_DIR, ConfigError, load_environment, load_file
+from stacks.config import CONFIG_DIR, ConfigError, load_all, load_environment, load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 DEV = yaml.safe_load((CONFIG_DIR / "dev.yaml").read_text())
@@ -284,3 +284,166 @@ def test_every_geography_lists_real_region_names() -> None:
 
 def test_the_kit_names_its_log_groups_under_the_environment() -> None:
     assert load_environment("staging").log_group_prefix == "/agent-kit/staging"
+
+
+# ------------------------------------------------------------------ when a file is wrong
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        (
+            "memory.expiry_days",
+            30,
+            "memory.expiry_days = 30: Extra inputs are not permitted; did you mean event_expiry_days?",
+        ),
+        ("agent.idle_timeout", 900, "did you mean idle_timeout_seconds?"),
+        ("model_id", "x", "model_id = x: Extra inputs are not permitted; did you mean model_ids?"),
+        # A setting of another section: named with its section.
+        ("agent.event_expiry_days", 30, "did you mean memory.event_expiry_days?"),
+        ("quotas.concurrent", 5, "; the settings of quotas are running_tasks, tasks_per_minute, result_bytes_per_day"),
+        ("unknown_setting", 1, "; the settings at the top level are name, account, region,"),
+    ],
+)
+def test_an_unknown_key_suggests_the_setting_meant(tmp_path: Path, field: str, value: Any, expected: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_file(write(tmp_path, with_value(field, value)))
+    assert expected in str(raised.value)
+
+
+def test_an_unknown_key_under_a_chosen_auth_mode_is_matched_against_that_modes_settings(tmp_path: Path) -> None:
+    data = with_value(
+        "auth", {**JWT, "allowed_client": ["b"], "discovery_url": "http://idp/.well-known/openid-configuration"}
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_file(write(tmp_path, data))
+    message = str(raised.value)
+    # The mode is not a key of the file: the path is the one written there, and the value is found.
+    assert "auth.allowed_client = [b]: Extra inputs are not permitted; did you mean allowed_clients?" in message
+    assert "auth.discovery_url = http://idp/.well-known/openid-configuration: must be an https URL" in message
+    assert "auth.jwt" not in message
+
+
+def test_a_missing_section_lists_what_to_give(tmp_path: Path) -> None:
+    data = copy.deepcopy(DEV)
+    del data["memory"]
+    data["agent"] = None
+    with pytest.raises(ConfigError) as raised:
+        load_file(write(tmp_path, data))
+    message = str(raised.value)
+    assert "  memory is required: give name (AgentCore Memory name, [a-zA-Z][a-zA-Z0-9_]{0,47}), " in message
+    assert "event_expiry_days (optional, default 30)" in message
+    assert "  agent is empty: give name (AgentCore Runtime name, [a-zA-Z][a-zA-Z0-9_]{0,47}), " in message
+    assert "idle_timeout_seconds (optional, default 900), max_lifetime_seconds (optional, default 28800)" in message
+    jwt = {k: v for k, v in JWT.items() if k != "discovery_url"}
+    with pytest.raises(ConfigError, match=r"\n  auth.discovery_url is required"):
+        load_file(write(tmp_path, with_value("auth", jwt)))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("termination_protection", "maybe", "termination_protection = maybe: "),
+        ("approval_required", None, "approval_required = null: "),
+        ("agent.idle_timeout_seconds", True, "agent.idle_timeout_seconds = true: "),
+        ("account", "12345", "account = '12345': "),  # a string YAML would read as a number is quoted
+        ("model_ids", ["not a model", "x"], "model_ids = [not a model, x]: "),
+        ("memory.name", "kit-dev-memory", "memory.name = kit-dev-memory: "),
+        ("removal_policy", "yes", "removal_policy = 'yes': "),
+    ],
+)
+def test_values_are_shown_as_yaml_spells_them(tmp_path: Path, field: str, value: Any, shown: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_file(write(tmp_path, with_value(field, value)))
+    assert shown in str(raised.value)
+    assert "True" not in str(raised.value) and "None" not in str(raised.value)
+
+
+def environment(name: str, **changes: Any) -> dict[str, Any]:
+    """An environment of its own (its own names), with `changes` applied over it."""
+    data = copy.deepcopy(DEV)
+    data["name"] = name
+    data["memory"]["name"] = f"kit_{name}_memory"
+    for key in ("agent", "mcp_server"):
+        data[key]["name"] = f"kit_{name}_{key}"
+    for dotted, value in changes.items():
+        node = data
+        *parents, leaf = dotted.split("__")
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return data
+
+
+def test_the_shipped_environments_name_distinct_resources() -> None:
+    assert [config.name for config in load_all()] == ["dev", "prod", "staging"]
+
+
+def test_two_unpinned_environments_naming_one_resource_fail_naming_both_files(tmp_path: Path) -> None:
+    write(tmp_path, environment("dev"), name="dev")
+    write(tmp_path, environment("qa", memory__name="kit_dev_memory", agent__name="kit_dev_mcp_server"), name="qa")
+    with pytest.raises(ConfigError) as raised:
+        load_all(tmp_path)
+    message = str(raised.value)
+    assert message.startswith("two environments would create the same named resource in one account and Region")
+    dev, qa = tmp_path / "dev.yaml", tmp_path / "qa.yaml"
+    unpinned = "account and region not pinned"
+    assert f"AgentCore Memory kit_dev_memory: {dev} (memory.name; {unpinned}) and {qa} (memory.name; {unpinned})" in (
+        message
+    )
+    # Runtime names are one namespace: the agent of one and the MCP server of the other clash.
+    assert f"AgentCore Runtime kit_dev_mcp_server: {dev} (mcp_server.name; {unpinned}) and {qa} (agent.name;" in message
+    assert "environment-agnostic: it deploys wherever the CLI's credentials point" in message
+
+
+@pytest.mark.parametrize(
+    ("dev", "qa", "clash"),
+    [
+        ({}, {}, True),
+        ({"account": "111111111111", "region": "us-east-1"}, {"account": "111111111111", "region": "us-east-1"}, True),
+        ({"account": "111111111111", "region": "us-east-1"}, {}, True),  # qa may be deployed into dev's account
+        ({"region": "us-east-1"}, {"account": "111111111111", "region": "us-east-1"}, True),
+        ({"account": "111111111111", "region": "us-east-1"}, {"account": "222222222222", "region": "us-east-1"}, False),
+        ({"account": "111111111111", "region": "us-east-1"}, {"account": "111111111111", "region": "eu-west-1"}, False),
+        ({"region": "us-east-1"}, {"region": "eu-west-1"}, False),
+    ],
+)
+def test_the_same_names_are_fine_where_two_environments_cannot_meet(
+    tmp_path: Path, dev: dict[str, str], qa: dict[str, str], clash: bool
+) -> None:
+    write(tmp_path, environment("dev", **dev), name="dev")
+    write(tmp_path, environment("qa", memory__name="kit_dev_memory", **qa), name="qa")
+    if clash:
+        with pytest.raises(ConfigError, match="AgentCore Memory kit_dev_memory"):
+            load_all(tmp_path)
+    else:
+        assert [c.memory.name for c in load_all(tmp_path)] == ["kit_dev_memory", "kit_dev_memory"]
+
+
+def test_one_environment_cannot_give_both_runtimes_one_name(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"mcp_server\.name are both kit_dev_agent: each AgentCore Runtime needs its own"
+    ):
+        load_file(write(tmp_path, with_value("mcp_server.name", "kit_dev_agent")))
+
+
+def test_synth_with_two_clashing_files_exits_naming_both(tmp_path: Path) -> None:
+    write(tmp_path, environment("dev"), name="dev")
+    write(tmp_path, environment("qa", agent__name="kit_dev_agent"), name="qa")
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env={
+            "CDK_CONTEXT_JSON": f'{{"config_dir": "{tmp_path}"}}',
+            "PATH": "/usr/bin:/bin",
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+            "CDK_OUTDIR": str(tmp_path / "out"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert f"AgentCore Runtime kit_dev_agent: {tmp_path / 'dev.yaml'} (agent.name;" in result.stderr
+    assert f"{tmp_path / 'qa.yaml'} (agent.name;" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -44,6 +44,7 @@ def test_dashboard_and_alarms_read_the_metrics_the_server_emits() -> None:
     emitter.started("t", "tool")
     for status in metrics.TERMINAL_COUNTERS:
         emitter.finished("t", "tool", status, 1.0)
+    emitter.finished("t", "tool", "completed", 1.0, tool_error=True)  # completed with the tool's own error
     emitter.lost_worker_recovered("t", "tool")
     # What the sweeps (the server's and the scheduled sweeper's) add: the lost-work alarms read these.
     emitter.fault("t", "tool", "finish")

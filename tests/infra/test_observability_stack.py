@@ -65,9 +65,12 @@ def test_task_failure_rate_is_a_ratio_of_the_engines_metrics(synthesized) -> Non
     (props,) = [p for n, p in alarms(synthesized, "dev").items() if n.startswith("ObservabilityTaskFailureRate")]
     assert props["Threshold"] == 20 and props["ComparisonOperator"] == "GreaterThanThreshold"
     expression = next(m for m in props["Metrics"] if "Expression" in m)
-    assert expression["Expression"] == "100 * failed / (failed + completed)"
+    # A tool's own error completes its task (SEP-2663) but counts as a failure here.
+    assert expression["Expression"] == (
+        "100 * (FILL(failed, 0) + FILL(toolErrors, 0)) / (FILL(failed, 0) + FILL(completed, 0))"
+    )
     used = {m["MetricStat"]["Metric"]["MetricName"] for m in props["Metrics"] if "MetricStat" in m}
-    assert used == {metrics.TASKS_FAILED, metrics.TASKS_COMPLETED}
+    assert used == {metrics.TASKS_FAILED, metrics.TASKS_COMPLETED, metrics.TASK_TOOL_ERRORS}
     namespaces = {m["MetricStat"]["Metric"]["Namespace"] for m in props["Metrics"] if "MetricStat" in m}
     assert namespaces == {metrics.NAMESPACE}
 
@@ -171,3 +174,11 @@ def test_dashboard_shows_lost_work_and_the_sweeper(synthesized) -> None:
     body = json.dumps(dashboard["DashboardBody"])
     for text in ("Lost work: oldest expired lease (s)", "Sweeper", "SweeperFunction", "SweeperDeadLetters"):
         assert text in body, text
+
+
+@pytest.mark.parametrize(("env", "state"), [("dev", "**off**"), ("prod", "**on**")])
+def test_the_dashboard_links_to_the_traces(synthesized, env: str, state: str) -> None:
+    body = json.dumps(synthesized.template_json(env, "observability")["Resources"])
+    assert "### Traces" in body and f"Tracing is {state}" in body
+    for fragment in ("#gen-ai-observability/agent-core", "#xray:service-map/map", "#xray:traces/query"):
+        assert fragment in body

@@ -25,12 +25,13 @@ DEPLOY_TIME_VALUES = {
     "TASK_TABLE_NAME": "kit-tasks",
     "HANDOFF_BUS_NAME": "kit-handoff-bus",
     "IDEMPOTENCY_TABLE": "kit-idempotency",
-    "MCP_RUNTIME_URL": "https://bedrock-agentcore.eu-west-1.amazonaws.com/runtimes/arn%3A.../invocations?qualifier=DEFAULT",
+    "MCP_RUNTIME_URL": "https://bedrock-agentcore.eu-west-1.amazonaws.com/runtimes/arn%3A.../invocations?qualifier=live",
     "MCP_RUNTIME_ARN": "arn:aws:bedrock-agentcore:eu-west-1:123456789012:runtime/kit_dev_mcp_server-AbCdE12345",
     "RESULTS_BUCKET": "dev-stateful-resultsbucket46167c27-abcdefghijkl",
 }
-# Read by the Powertools layer itself, not by the handlers' settings.
-LIBRARY_VARIABLES = ("POWERTOOLS_",)
+# Read by a library, not by the deployable's settings: the Powertools layer, and the AWS Distro for
+# OpenTelemetry with the container command that starts it (stacks/constructs/tracing.py).
+LIBRARY_VARIABLES = ("POWERTOOLS_", "OTEL_", "AGENT_OBSERVABILITY_ENABLED")
 
 
 def settings_class(package_dir: str, module: str, name: str = "Settings") -> Any:

@@ -142,8 +142,9 @@ def test_container_environment_carries_ids_and_endpoints(synthesized) -> None:
     # The agent reaches the MCP runtime by its invocation URL alone; nothing in the image reads
     # the ARN, so the stack no longer sets it.
     assert "MCP_RUNTIME_ARN" not in agent_env
-    assert MCP in str(agent_env["MCP_RUNTIME_URL"]) and "/invocations?qualifier=DEFAULT" in str(
-        agent_env["MCP_RUNTIME_URL"]
+    # Through the MCP runtime's named endpoint, never DEFAULT (the newest version, promoted or not).
+    assert MCP in str(agent_env["MCP_RUNTIME_URL"]) and str(agent_env["MCP_RUNTIME_URL"]).endswith(
+        "/invocations?qualifier=live']]}"
     )
     assert "AgentMemory" in str(agent_env["MEMORY_ID"])
 
@@ -279,8 +280,9 @@ def test_log_groups_are_encrypted_with_retention(synthesized) -> None:
         "AWS::Logs::LogGroup",
         {"RetentionInDays": 365, "KmsKeyId": {"Fn::ImportValue": Match.string_like_regexp("EncryptionKey")}},
     )
-    # Each runtime's application group (named after its id) and the sweeper's own.
-    assert sum(isinstance(g["LogGroupName"], dict) and "Fn::Join" in g["LogGroupName"] for g in groups) == 2
+    # Each runtime's application groups (named after its id): DEFAULT's, and prod's manual
+    # promotion's two endpoints (live and live_candidate); and the sweeper's own.
+    assert sum(isinstance(g["LogGroupName"], dict) and "Fn::Join" in g["LogGroupName"] for g in groups) == 6
     assert [g["LogGroupName"] for g in groups if isinstance(g["LogGroupName"], str)] == ["/agent-kit/prod/sweeper"]
 
 

@@ -209,6 +209,56 @@ def test_memory_expiry_below_the_l2_minimum_is_passed_through(tmp_path) -> None:
     Template.from_stack(stack).has_resource_properties("AWS::BedrockAgentCore::Memory", {"EventExpiryDuration": 3})
 
 
+STRATEGY_PROPERTIES = {
+    "semantic": ("SemanticMemoryStrategy", "facts", "/facts/{actorId}"),
+    "user_preference": ("UserPreferenceMemoryStrategy", "preferences", "/preferences/{actorId}"),
+    "summary": ("SummaryMemoryStrategy", "summaries", "/summaries/{actorId}/{sessionId}"),
+}
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_long_term_strategies_come_from_config_each_in_per_actor_namespaces(synthesized, env: str) -> None:
+    memory = synthesized.template_json(env, "stateful")["Resources"]["AgentMemory1601EF79"]["Properties"]
+    rendered = []
+    for strategy in memory.get("MemoryStrategies", []):
+        ((key, body),) = strategy.items()
+        # Built-in strategies without model overrides: nothing else to grant or configure.
+        assert set(body) == {"Name", "Description", "Namespaces"}
+        rendered.append((key, body["Name"], body["Namespaces"]))
+    expected = [STRATEGY_PROPERTIES[kind] for kind in load_environment(env).memory.strategies]
+    assert rendered == [(key, name, [namespace]) for key, name, namespace in expected]
+    assert all(namespace.split("/")[2] == "{actorId}" for *_, namespace in expected)
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "prod"])
+def test_the_agent_retrieves_from_exactly_the_memorys_namespaces(synthesized, env: str) -> None:
+    memory = synthesized.template_json(env, "stateful")["Resources"]["AgentMemory1601EF79"]["Properties"]
+    namespaces = [n for s in memory.get("MemoryStrategies", []) for b in s.values() for n in b["Namespaces"]]
+    agent = synthesized.template_json(env, "runtimes")["Resources"]["AgentRuntime23CE8C05"]["Properties"]
+    variables = agent["EnvironmentVariables"]
+    assert variables.get("LONG_TERM_NAMESPACES", "").split(",") == (namespaces or [""])
+    assert variables["LONG_TERM_CONTEXT_CHARS"] == str(load_environment(env).agent.long_term_context_chars)
+
+
+def test_the_memorys_role_gains_nothing_for_built_in_strategies(synthesized) -> None:
+    """The service runs built-in extraction itself; only model overrides would need bedrock:InvokeModel."""
+    policy = synthesized.template_json("prod", "stateful")["Resources"]["AgentMemoryServiceRoleDefaultPolicy4A1061F6"]
+    (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert all(action.startswith("kms:") for action in statement["Action"])
+
+
+def test_a_strategy_is_chosen_once(tmp_path: Path) -> None:
+    from stacks.config import ConfigError, load_file
+    from tests.infra.test_config import DEV, write
+
+    path = write(tmp_path, {**DEV, "memory": {**DEV["memory"], "strategies": ["semantic", "semantic"]}})
+    with pytest.raises(ConfigError, match=r"memory\.strategies.*lists a strategy twice"):
+        load_file(path)
+    path = write(tmp_path, {**DEV, "memory": {**DEV["memory"], "strategies": ["episodic"]}})
+    with pytest.raises(ConfigError, match=r"memory\.strategies"):
+        load_file(path)
+
+
 def test_task_table_schema(synthesized) -> None:
     synthesized.template("dev", "stateful").has_resource_properties(
         "AWS::DynamoDB::Table",

@@ -119,9 +119,10 @@ async def test_modes_are_enforced(server: InProcessServer) -> None:
             await session.call_tool("counts_until_cancelled", {"limit": 5})
         assert refused.value.error.code == -32601
     async with client(server.mcp_url, CONTEXT, mode="auto") as session:
-        # A 2026-era client without the tasks extension gets a tool error naming the alternatives.
-        task_only = await session.call_tool("counts_until_cancelled", {"limit": 5})
-        assert task_only.is_error and "runs only as a durable task" in task_only.content[0].text
+        # A 2026-era client without the tasks extension: -32021 naming the extension it must declare.
+        with pytest.raises(MCPError, match=r"io\.modelcontextprotocol/tasks") as missing:
+            await session.call_tool("counts_until_cancelled", {"limit": 5})
+        assert missing.value.error.code == -32021
     async with client(server.mcp_url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:
         echoed: Any = await session.session.call_tool("echo", {"text": "hi"}, allow_claimed=True)
         assert echoed.content[0].text == "hi"  # a request-only tool never becomes a task

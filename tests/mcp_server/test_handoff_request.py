@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from handoff_support import lambda_module, outbox_rows
+from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
 from tests_support import CONTEXT, InProcessServer, client, test_settings
 
@@ -155,6 +156,7 @@ async def test_another_actor_gets_another_key(server: InProcessServer, tmp_path:
 async def test_a_caller_without_context_is_told_before_being_asked(server: InProcessServer) -> None:
     user = User({"cost_center": "CC-1234"})
     async with client(server.mcp_url, {}, elicitation_callback=user) as session:
-        result = await session.call_tool(TOOL, {"application_name": "billing-api", "region": "eu-west-1"})
-    assert result.is_error and "Actor-Id" in text(result)
+        with pytest.raises(MCPError) as refused:
+            await session.call_tool(TOOL, {"application_name": "billing-api", "region": "eu-west-1"})
+    assert refused.value.error.code == -32600 and refused.value.error.data["header"].endswith("Actor-Id")
     assert user.asked == []

@@ -82,8 +82,9 @@ async def test_a_forged_actor_header_gets_nothing_of_the_victim(served: tuple[st
         for method, extra in (("tasks/get", {}), ("tasks/cancel", {}), ("tasks/update", {"inputResponses": {}})):
             with pytest.raises(MCPError, match="refused header"):
                 await task_call(modern, method, victim, **extra)
-        created = await modern.call_tool("model_training", TRAINING)
-        assert created.is_error and "refused header" in created.content[0].text
+        with pytest.raises(MCPError, match="refused header") as refused_call:
+            await modern.call_tool("model_training", TRAINING)
+        assert refused_call.value.error.code == -32600 and refused_call.value.error.data["header"].endswith("-Id")
     async with client(server.mcp_url, forged, mode="legacy") as legacy:
         with pytest.raises(MCPError, match="refused header"):
             await raw_request(legacy, "tasks/list", {})
@@ -95,8 +96,9 @@ async def test_a_forged_actor_header_gets_nothing_of_the_victim(served: tuple[st
             ("start_model_training", TRAINING),
             ("request_sandbox_account", {"application_name": "app-one", "region": "eu-west-1", "cost_center": "CC-1"}),
         ):
-            refused = await legacy.call_tool(tool, arguments)
-            assert refused.is_error and "refused header" in refused.content[0].text, (tool, refused.content)
+            with pytest.raises(MCPError, match="refused header") as refused:
+                await legacy.call_tool(tool, arguments)
+            assert refused.value.error.code == -32600, tool
     # The victim's task is untouched, and no event went to the victim's memory but the victim's own.
     async with client(server.mcp_url, as_user(mode, "alice"), mode="legacy") as alice:
         status = (await alice.call_tool("check_task_status", {"task_id": victim})).structured_content
@@ -164,15 +166,29 @@ async def test_a_session_stays_with_the_actor_who_opened_it(served: tuple[str, I
     assert "not found" in own["result"]["content"][0]["text"]
     # The same MCP session used with another identity (a leaked Mcp-Session-Id).
     _, other = rpc(server.mcp_url, as_user(mode, "mallory"), "tools/call", call, session)
-    assert other["result"]["isError"] and "opened by another caller" in other["result"]["content"][0]["text"]
+    assert other["error"]["code"] == -32600 and "opened by another caller" in other["error"]["message"]
 
 
 async def test_missing_identity_names_where_it_was_looked_for(served: tuple[str, InProcessServer, Path]) -> None:
     mode, server, _ = served
     async with client(server.mcp_url, {SESSION_ID_HEADER: "task-results"}, mode="legacy") as anonymous:
-        refused = await anonymous.call_tool("start_model_training", TRAINING)
+        with pytest.raises(MCPError) as refused:
+            await anonymous.call_tool("start_model_training", TRAINING)
         where = {"jwt": "Authorization", "runtime-user-id": RUNTIME_USER_ID_HEADER, "local": ACTOR_ID_HEADER}[mode]
-        assert refused.is_error and where in refused.content[0].text
+        error = refused.value.error
+        assert (error.code, error.data) == (-32600, {"header": where}) and where in error.message
+
+
+def test_a_default_actor_is_for_local_mode_only(tmp_path: Path) -> None:
+    from mcp_server.caller import Identity
+
+    assert Identity("local", None, local_actor="inspector").caller({}).actor_id == "inspector"
+    # The header still wins locally: it is the identity there.
+    assert Identity("local", None, local_actor="inspector").caller({ACTOR_ID_HEADER: "bob"}).actor_id == "bob"
+    with pytest.raises(SettingsError, match="LOCAL_ACTOR_ID"):
+        load_settings({"CALLER_IDENTITY": "runtime-user-id", "LOCAL_ACTOR_ID": "inspector", "MEMORY_ID": MEMORY_ID})
+    with pytest.raises(SettingsError, match="LOCAL_ACTOR_ID"):
+        load_settings({"LOCAL_ACTOR_ID": "not an actor!"})
 
 
 def test_a_deployed_store_refuses_the_local_identity() -> None:

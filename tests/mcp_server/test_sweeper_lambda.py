@@ -102,13 +102,20 @@ def test_a_lost_resumable_task_is_handed_to_a_fresh_session(table: tuple[Any, st
             {"contentType": "application/json", "statusCode": 200, "runtimeSessionId": "x" * 36, "response": b"{}"},
             {
                 "agentRuntimeArn": RUNTIME_ARN,
+                # The endpoint serving the promoted version, not DEFAULT (the newest).
+                "qualifier": "live_2",
                 "runtimeSessionId": ANY,
                 "contentType": "application/json",
                 "accept": "application/json, text/event-stream",
                 "payload": ANY,
             },
         )
-        run(settings(name, MCP_RUNTIME_ARN=RUNTIME_ARN), ddb=ddb, memory=runtime, runtime=runtime)
+        run(
+            settings(name, MCP_RUNTIME_ARN=RUNTIME_ARN, MCP_RUNTIME_ENDPOINT="live_2"),
+            ddb=ddb,
+            memory=runtime,
+            runtime=runtime,
+        )
         stub.assert_no_pending_responses()
     record = store.get(task_id, "alice", time.time())
     # Still working, free for the woken server to take over at once, and no attempt spent.

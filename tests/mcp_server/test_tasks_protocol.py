@@ -23,7 +23,9 @@ from tests_support import (
 )
 
 pytestmark = pytest.mark.anyio
-BOB = {**CONTEXT, "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id": "bob"}
+ACTOR_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id"
+SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Session-Id"
+BOB = {**CONTEXT, ACTOR_HEADER: "bob"}
 ROWS = 30_000
 
 
@@ -51,6 +53,12 @@ async def wait_terminal(session: Any, task_id: str) -> dict[str, Any]:
             if state["status"] in ("completed", "failed", "cancelled"):
                 return state
             await anyio.sleep(0.05)
+
+
+def result_sessions(data_dir: Path, task_id: str) -> list[str]:
+    with sqlite3.connect(data_dir / "results.sqlite3") as db:
+        rows = db.execute("SELECT session_id FROM events WHERE client_token LIKE ?", (f"{task_id}%",)).fetchall()
+    return [row[0] for row in rows]
 
 
 def sink_events(data_dir: Path, task_id: str) -> list[tuple[str, str, str]]:
@@ -87,20 +95,28 @@ async def test_modern_client_submits_polls_and_gets_the_result_inline(
     assert message["message"]["role"] == "user" and handle.task_id in message["message"]["content"][0]["text"]
 
 
-async def test_modern_cancel_is_terminal_and_update_is_refused(server: ServerProcess, data_dir: Path) -> None:
+async def test_modern_cancel_is_acknowledged_and_answers_to_nothing_open_are_ignored(
+    server: ServerProcess, data_dir: Path
+) -> None:
     async with client(server.mcp_url, CONTEXT, mode="auto", extensions=[tasks_extension()]) as session:
         handle = await session.session.call_tool(
             "model_training", {"model_name": "m", "epochs": 50, "seconds_per_epoch": 0.5}, allow_claimed=True
         )
         assert server.ping()["status"] == "HealthyBusy"
-        with pytest.raises(MCPError, match="not waiting for input"):
-            await task_call(session, "tasks/update", handle.task_id, inputResponses={})
+        # SEP-2663: responses to keys not outstanding are ignored (acknowledged, nothing changes).
+        ignored = await task_call(session, "tasks/update", handle.task_id, inputResponses={"nope": {"x": 1}})
+        assert {k: v for k, v in ignored.items() if k != "_meta"} == {"resultType": "complete"}
         ack = await task_call(session, "tasks/cancel", handle.task_id)
         assert ack["resultType"] == "complete" and "status" not in ack
         state = await task_call(session, "tasks/get", handle.task_id)
         assert state["status"] == "cancelled" and "result" not in state
-        with pytest.raises(MCPError, match="already cancelled"):
-            await task_call(session, "tasks/cancel", handle.task_id)
+        # Cancelling a terminal task is acknowledged the same way (idempotent); unknown ids are -32602.
+        again = await task_call(session, "tasks/cancel", handle.task_id)
+        assert {k: v for k, v in again.items() if k != "_meta"} == {"resultType": "complete"}
+        assert (await task_call(session, "tasks/get", handle.task_id))["status"] == "cancelled"
+        with pytest.raises(MCPError, match="not found") as unknown:
+            await task_call(session, "tasks/cancel", "no-such-task")
+        assert unknown.value.error.code == -32602
     assert [t for t, _, _ in sink_events(data_dir, handle.task_id)] == [f"{handle.task_id}-terminal"]
 
 
@@ -169,23 +185,39 @@ async def test_tasks_belong_to_their_actor(server: ServerProcess) -> None:
 
 
 @pytest.mark.parametrize(
-    ("headers", "message"),
+    ("headers", "header", "message"),
     [
-        ({}, "missing header X-Amzn-Bedrock-AgentCore-Runtime-Custom-Actor-Id"),
-        (
-            {**CONTEXT, "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Session-Id": "bad session!"},
-            "malformed header",
-        ),
+        ({}, ACTOR_HEADER, f"missing header {ACTOR_HEADER}"),
+        ({**CONTEXT, SESSION_HEADER: "bad session!"}, SESSION_HEADER, f"malformed header {SESSION_HEADER}"),
     ],
 )
-async def test_missing_or_malformed_context_is_a_clear_error(
-    server: ServerProcess, headers: dict[str, str], message: str
+async def test_missing_or_malformed_context_is_a_json_rpc_error_naming_the_header(
+    server: ServerProcess, headers: dict[str, str], header: str, message: str
 ) -> None:
     async with client(server.mcp_url, headers, mode="auto", extensions=[tasks_extension()]) as session:
-        result = await session.call_tool("model_training", {"model_name": "x"})
-        assert result.is_error and message in result.content[0].text
-        plain = await session.call_tool("start_model_training", {"model_name": "x"})
-        assert plain.is_error and message in plain.content[0].text
+        for tool in ("model_training", "start_model_training"):
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool(tool, {"model_name": "x"})
+            error = refused.value.error
+            assert (error.code, error.data) == (-32600, {"header": header}) and message in error.message, tool
+        with pytest.raises(MCPError) as refused:
+            await task_call(session, "tasks/get", "any-task")
+        assert (refused.value.error.code, refused.value.error.data) == (-32600, {"header": header})
+
+
+async def test_without_a_session_header_results_go_to_the_default_results_session(
+    server: ServerProcess, data_dir: Path
+) -> None:
+    headers = {k: v for k, v in CONTEXT.items() if k != SESSION_HEADER}
+    async with client(server.mcp_url, headers, mode="legacy") as session:
+        started = await session.call_tool("start_model_training", {"model_name": "x", "epochs": 1})
+        assert not started.is_error, started.content
+        task_id = started.structured_content["task_id"]
+        await session.call_tool("cancel_task", {"task_id": task_id})
+    with anyio.fail_after(20):
+        while not (rows := result_sessions(data_dir, task_id)):
+            await anyio.sleep(0.05)
+    assert rows == ["task-results"]
 
 
 async def test_invalid_arguments_name_the_field(server: ServerProcess) -> None:

@@ -4,7 +4,10 @@ Event shapes (one JSON object per server-sent event):
   {"type": "text", "text": ...}                         a chunk of the answer
   {"type": "tool_start", "tool": ..., "tool_use_id": ...}
   {"type": "tool_end", "tool": ..., "tool_use_id": ..., "status": "success"|"error", "error"?: ...}
-  {"type": "task", "task_id": ..., "tool": ..., "status": ..., "progress"?, "total"?, "message"?}
+  {"type": "task", "task_id": ..., "tool": ..., "status": ..., "status_message"?, "progress"?, "total"?}
+                                                         a task's state: live while the model waits for a
+                                                         durable tool (before its tool_end), or from a
+                                                         start_*/check_task_status result
   {"type": "warning", "message": ...}
   {"type": "error", "error": ...}                        the request could not be answered
   {"type": "done", "session_id": ..., "actor_id": ...}
@@ -17,6 +20,8 @@ from collections.abc import Iterator
 from typing import Any
 
 TASK_FIELDS = ("task_id", "tool", "status", "status_message", "progress", "total")
+# The key of a task state relayed in a Strands tool stream event's data (agent.task_progress).
+TASK_UPDATE = "kit_task_update"
 
 
 def error(message: str) -> dict[str, Any]:
@@ -46,6 +51,12 @@ def from_strands(event: dict[str, Any], tool_names: dict[str, str]) -> Iterator[
     """Caller events for one Strands stream event; `tool_names` maps tool-use ids to names."""
     if "data" in event and isinstance(event["data"], str) and event["data"]:
         yield {"type": "text", "text": event["data"]}
+        return
+    relayed = event.get("tool_stream_event")
+    if isinstance(relayed, dict):  # a durable tool's task, while the model waits for it (agent.task_progress)
+        data = relayed.get("data")
+        if isinstance(data, dict) and isinstance(data.get(TASK_UPDATE), dict):
+            yield task_event(data[TASK_UPDATE])
         return
     message = event.get("message")
     if not isinstance(message, dict):

@@ -13,6 +13,8 @@
   answer in the middle of a model turn. Work that needs the user's decision is started with
   start_<tool>; its question then shows in check_task_status and is answered with answer_task,
   in whatever later turn the user replies.
+- While the model waits for a durable tool, the task's polled states (statusMessage, progress) are
+  relayed to the caller's event stream (agent.task_progress).
 - On a 2025-era session, an expired or unknown MCP session answers HTTP 404. The client notices it
   at the HTTP layer, re-initializes a fresh session and repeats the call once. Task-creating calls
   carry a request key derived from the tool-use id, so the repeat finds the task already created
@@ -38,10 +40,12 @@ from botocore.credentials import ReadOnlyCredentials
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import ElicitRequestParams, ElicitResult
-from strands.tools.mcp import MCPClient
-from strands.tools.mcp.mcp_tasks import TasksConfig
+from strands.tools.mcp import MCPAgentTool, MCPClient
+from strands.tools.mcp.mcp_tasks import MCPGetTaskResult, TasksConfig
+from strands.types.collections import PaginatedList
 from strands.types.tools import ToolResult
 
+from agent.task_progress import TaskProgressTool, report
 from kit_contracts.context import ACTOR_ID_HEADER, RUNTIME_USER_ID_HEADER, SESSION_ID_HEADER
 
 logger = logging.getLogger(__name__)
@@ -164,6 +168,17 @@ class ReconnectingMCPClient(MCPClient):
             # Task support per tool is learned from the listing; the restart forgot it.
             self.list_tools_sync()
             logger.info("re-initialized the MCP session after HTTP 404 (reconnect %d)", self.reconnects)
+
+    def list_tools_sync(self, *args: Any, **kwargs: Any) -> PaginatedList[MCPAgentTool]:
+        """The server's tools, each relaying its task's progress while the model waits (agent.task_progress)."""
+        listed = super().list_tools_sync(*args, **kwargs)
+        return PaginatedList[MCPAgentTool]([TaskProgressTool.of(t) for t in listed], token=listed.pagination_token)
+
+    async def _get_task_async(self, task_id: str, read_timeout_seconds: timedelta | None = None) -> MCPGetTaskResult:
+        # Strands polls a durable call's task here (SEP-2663 tasks/get): each state goes to the call's sink.
+        state = await super()._get_task_async(task_id, read_timeout_seconds)
+        report(state)
+        return state
 
     async def call_tool_async(  # type: ignore[override]
         self,

@@ -131,7 +131,7 @@ MAX_SHARE = 4
 MAX_POINTED = 20
 
 
-def _quoted(value: dict[str, Any]) -> str:
+def quoted_data(value: dict[str, Any]) -> str:
     # JSON with '<' and '>' escaped: a result cannot close the data block or open a tag of its own.
     return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
 
@@ -155,7 +155,7 @@ def results_block(notes: list[TaskResultNote], budget_chars: int) -> str | None:
     shown = 0
     for note in notes:
         entry = {"task_id": note.task_id, "tool": note.tool, "status": note.status, "at": note.at.isoformat()}
-        line = _quoted({**entry, "output": note.text[:share]})
+        line = quoted_data({**entry, "output": note.text[:share]})
         if len(line) > room:
             break
         lines.append(line)
@@ -169,3 +169,9 @@ def results_block(notes: list[TaskResultNote], budget_chars: int) -> str | None:
             f"and its task id: {listed})"
         )
     return "\n".join([head, *lines, tail])
+
+
+def data_blocks(*blocks: str | None) -> str | None:
+    """The data blocks given to the model with the user's turn (task results, long-term records), or None."""
+    present = [block for block in blocks if block]
+    return "\n\n".join(present) if present else None

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 
 from kit_contracts.context import SESSION_ID_MAX, SESSION_ID_PATTERN
 from kit_contracts.settings import EnvSettings, SettingsError
@@ -21,10 +21,15 @@ from kit_contracts.settings import EnvSettings, SettingsError
 __all__ = ["Settings", "SettingsError", "is_session_id", "load_settings"]
 
 McpAuth = Literal["iam", "jwt", "none"]
+ModelProvider = Literal["bedrock", "openai", "ollama"]
 
 # AgentCore Memory's sessionId rule: the results session (and each conversation) must be a valid one.
 SESSION_ID_RE = re.compile(SESSION_ID_PATTERN)
 SESSION_ID_RULE = f"1..{SESSION_ID_MAX} characters of [a-zA-Z0-9-_] starting with a letter or digit"
+# A per-actor namespace template: /<segment>/{actorId}[/{sessionId}]; a template without the actor
+# would hand one actor's records to every other.
+LONG_TERM_NAMESPACE_RE = re.compile(r"/[A-Za-z0-9_-]+/\{actorId\}(/\{sessionId\})?")
+LONG_TERM_NAMESPACE_RULE = "comma-separated templates like /facts/{actorId} or /summaries/{actorId}/{sessionId}"
 
 
 def is_session_id(value: str) -> bool:
@@ -44,11 +49,31 @@ class Settings(EnvSettings):
         json_schema_extra={"deployed": True},
         description="region of the model, the memory and the MCP runtime (AWS_DEFAULT_REGION if unset)",
     )
+    model_provider: ModelProvider = Field(
+        "bedrock",
+        validation_alias="MODEL_PROVIDER",
+        description="who serves the agent's model: bedrock, openai (any OpenAI-compatible endpoint) or ollama",
+    )
     model_id: str | None = Field(
         None,
         validation_alias="MODEL_ID",
         json_schema_extra={"deployed": True},
-        description="Bedrock model or inference-profile id of the agent's model",
+        description="the agent's model: a Bedrock model or inference-profile id, or the name the server knows it by",
+    )
+    model_base_url: str | None = Field(
+        None,
+        validation_alias="MODEL_BASE_URL",
+        description=(
+            "where the model is served: the OpenAI-compatible base URL (e.g. http://127.0.0.1:8081/v1), the Ollama "
+            "host (default http://127.0.0.1:11434), or a Bedrock runtime endpoint (default: the region's)"
+        ),
+        json_schema_extra={"expected": "an http:// or https:// URL"},
+    )
+    # SecretStr: the key never appears in a repr, a log line or an error message.
+    model_api_key: SecretStr | None = Field(
+        None,
+        validation_alias="MODEL_API_KEY",
+        description="the key the model's server accepts (sent as a bearer token; Bedrock: an Amazon Bedrock API key)",
     )
     memory_id: str | None = Field(
         None,
@@ -109,6 +134,22 @@ class Settings(EnvSettings):
         validation_alias="RESULTS_CONTEXT_CHARS",
         description="total characters of task results given to the model with a turn (newest first)",
     )
+    long_term_namespaces: str | None = Field(
+        None,
+        validation_alias="LONG_TERM_NAMESPACES",
+        description=(
+            "the namespace templates of the memory's long-term strategies, per actor (/facts/{actorId}, "
+            "/summaries/{actorId}/{sessionId}); unset: no long-term records"
+        ),
+        json_schema_extra={"expected": LONG_TERM_NAMESPACE_RULE},
+    )
+    long_term_context_chars: int = Field(
+        4_000,
+        ge=0,
+        le=100_000,
+        validation_alias="LONG_TERM_CONTEXT_CHARS",
+        description="total characters of long-term memory records given to the model with a turn; 0: none",
+    )
     max_request_bytes: int = Field(
         262_144,
         ge=1024,
@@ -125,10 +166,25 @@ class Settings(EnvSettings):
         description="local mode: the MCP server's SQLite results sink to read results from",
     )
 
-    @field_validator("mcp_auth", mode="before")
+    @field_validator("mcp_auth", "model_provider", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("model_base_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/?#]+", value):
+            raise ValueError("expected an http:// or https:// URL")
+        return value
+
+    @field_validator("long_term_namespaces")
+    @classmethod
+    def _long_term_namespaces(cls, value: str | None) -> str | None:
+        for template in value.split(",") if value is not None else []:
+            if not LONG_TERM_NAMESPACE_RE.fullmatch(template.strip()):
+                raise ValueError(f"{template.strip()!r}: expected {LONG_TERM_NAMESPACE_RULE}")
+        return value
 
     @field_validator("results_session_id")
     @classmethod
@@ -136,6 +192,17 @@ class Settings(EnvSettings):
         if not is_session_id(value):
             raise ValueError(f"expected {SESSION_ID_RULE}")
         return value
+
+    @model_validator(mode="after")
+    def _openai_needs_a_server(self) -> Settings:
+        # Without a base URL the OpenAI client talks to api.openai.com, which refuses every request
+        # without a key: say so at start-up instead of on the first prompt.
+        if self.model_provider == "openai" and self.model_base_url is None and self.model_api_key is None:
+            raise ValueError(
+                "MODEL_PROVIDER=openai needs MODEL_BASE_URL (your OpenAI-compatible server, e.g. "
+                "http://127.0.0.1:8081/v1) or MODEL_API_KEY (for api.openai.com)"
+            )
+        return self
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:

@@ -11,10 +11,12 @@ from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.subscriptions import InMemorySubscriptionBus
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from kit_contracts.version import KIT_VERSION
 from mcp_server import constants as c
 from mcp_server.caller import Identity
 from mcp_server.datasets import use_dataset_root
@@ -25,6 +27,8 @@ from mcp_server.handoff.emitter import make_emitter
 from mcp_server.in_request import run_in_request
 from mcp_server.live import LiveTasks
 from mcp_server.protocol.dispatch import TasksExtension, TasksMiddleware
+from mcp_server.protocol.headers import McpHeaders
+from mcp_server.protocol.listen import serve_task_listen
 from mcp_server.protocol.plain_tools import start_tool, task_tools
 from mcp_server.protocol.wire import Callers
 from mcp_server.request_logging import RequestLogMiddleware
@@ -35,7 +39,7 @@ from mcp_server.settings import Settings
 from mcp_server.store.base import TaskStore
 from mcp_server.tooling import ToolSpec
 from mcp_server.tools import example_tools
-from mcp_server.tools.handoff_request import handoff_tools
+from mcp_server.tools.handoff_request import handoff_tools as sandbox_tools
 
 SERVER_NAME = "long_running_tasks"
 
@@ -90,36 +94,54 @@ def build(
     specs: Sequence[ToolSpec] | None = None,
     store: TaskStore | None = None,
     sink: ResultSink | None = None,
+    *,
+    plain_tools: bool = True,
+    handoff_tools: bool = True,
 ) -> Assembled:
+    """The server for `specs` (default: the kit's example tools).
+
+    plain_tools: also serve start_<tool> per task-capable tool and the task tools (check_task_status,
+        get_task_result, answer_task, cancel_task, read_task_result), for clients without MCP tasks.
+    handoff_tools: also serve request_sandbox_account (the EventBridge handoff).
+    Both False: exactly `specs` are listed; durable work is reached through the tasks protocol only.
+    """
     use_dataset_root(settings.dataset_root)
     catalog = ToolCatalog(example_tools(settings) if specs is None else specs)
     engine = TaskEngine(
         store or make_store(settings), sink or make_sink(settings), settings, catalog, blobs=make_blobs(settings)
     )
-    callers = Callers(Identity(settings.identity, settings.results_memory_id, settings.actor_id_claim))
+    callers = Callers(
+        Identity(settings.identity, settings.results_memory_id, settings.actor_id_claim, settings.local_actor_id)
+    )
     live = LiveTasks()  # progress and status of durable tasks, pushed to the 2025-era session that made them
     engine.outcomes.listeners.append(live)
     tasks = engine.tasks
     emitter = make_emitter(settings)
-    tools = [
-        *(request_tool(spec, engine) for spec in catalog),
-        *(start_tool(spec, tasks) for spec in catalog if spec.mode != "request"),
-        *task_tools(tasks),
-        *handoff_tools(emitter),
-    ]
+    tools = [request_tool(spec, engine) for spec in catalog]
+    if plain_tools:
+        tools += [start_tool(spec, tasks) for spec in catalog if spec.mode != "request"]
+        tools += task_tools(tasks)
+    if handoff_tools:
+        tools += sandbox_tools(emitter)
+    tasks_middleware = TasksMiddleware(tasks, live)
     server: MCPServer[Any] = MCPServer(
         SERVER_NAME,
+        version=KIT_VERSION,
         instructions=(
-            "Long-running tools run as durable tasks when the client supports MCP tasks; otherwise use "
-            "start_<tool>, check_task_status and get_task_result. Finished results are also written to the "
-            "caller's AgentCore Memory session."
+            "Long-running tools run as durable tasks when the client supports MCP tasks"
+            + ("; otherwise use start_<tool>, check_task_status and get_task_result" if plain_tools else "")
+            + ". Finished results are also written to the caller's AgentCore Memory session."
         ),
         tools=tools,
         extensions=[TasksExtension(tasks)],
         # Outermost first: the caller's fields are on every log line the task layer writes.
-        middleware=[RequestLogMiddleware(callers), TasksMiddleware(tasks, live)],
+        middleware=[RequestLogMiddleware(callers), tasks_middleware],
         log_level=settings.log_level,
+        subscriptions=(bus := InMemorySubscriptionBus()),
     )
+    tasks_middleware.server = server
+    # 2026-07-28: subscriptions/listen with notifications.taskIds streams those tasks' progress and status.
+    serve_task_listen(server, tasks, bus)
 
     @server.custom_route(c.PING_PATH, methods=["GET"])
     async def ping(_: Request) -> JSONResponse:
@@ -145,6 +167,7 @@ def build(
     per_session(server.session_manager)
     app.add_middleware(SessionLog, callers=callers)
     app.add_middleware(EngineGate, problem=lambda: engine.problem)
+    app.add_middleware(McpHeaders, path=c.MCP_PATH)  # outermost: every layer sees trimmed header values
     mcp_lifespan = app.router.lifespan_context
 
     @asynccontextmanager

@@ -28,6 +28,7 @@ from kit_contracts.context import (
     ACTOR_ID_MAX,
     ACTOR_ID_PATTERN,
     AUTHORIZATION_HEADER,
+    DEFAULT_RESULTS_SESSION_ID,
     IDENTITY_JWT,
     IDENTITY_LOCAL,
     IDENTITY_RUNTIME_USER,
@@ -46,10 +47,12 @@ SESSION_RULE = f"1..{SESSION_ID_MAX} characters of [a-zA-Z0-9-_] starting with a
 class CallerContextError(ValueError):
     """No usable caller: the message names the header (or claim) that is missing, malformed or refused."""
 
-    def __init__(self, message: str, authenticated: str | None = None) -> None:
+    def __init__(self, message: str, authenticated: str | None = None, header: str | None = None) -> None:
         super().__init__(message)
         # Who the platform did authenticate, when the refusal is of a claim beyond that: the log says both.
         self.authenticated = authenticated
+        # The HTTP header at fault (the JSON-RPC error's data names it).
+        self.header = header
 
 
 @dataclass(frozen=True)
@@ -59,39 +62,52 @@ class Caller:
     memory_id: str | None
 
 
-def _check(where: str, value: object, pattern: re.Pattern[str], max_len: int, expected: str) -> str:
+def _check(where: str, value: object, pattern: re.Pattern[str], max_len: int, expected: str, header: str) -> str:
     if value is None or value == "":
-        raise CallerContextError(f"missing {where}: expected {expected}")
+        raise CallerContextError(f"missing {where}: expected {expected}", header=header)
     if not isinstance(value, str) or len(value) > max_len or not pattern.fullmatch(value):
-        raise CallerContextError(f"malformed {where}={str(value)[:80]!r}: expected {expected}")
+        raise CallerContextError(f"malformed {where}={str(value)[:80]!r}: expected {expected}", header=header)
     return value
 
 
 def jwt_claims(authorization: str | None) -> dict[str, Any]:
     """The claims of the bearer token in an Authorization header (already verified by the platform)."""
     if not authorization or authorization[:7].lower() != "bearer ":
-        raise CallerContextError(f"missing header {AUTHORIZATION_HEADER}: expected 'Bearer <JWT>'")
+        raise CallerContextError(
+            f"missing header {AUTHORIZATION_HEADER}: expected 'Bearer <JWT>'", header=AUTHORIZATION_HEADER
+        )
     parts = authorization[7:].strip().split(".")
     if len(parts) != 3:
-        raise CallerContextError(f"malformed header {AUTHORIZATION_HEADER}: expected a JWT (three dot-separated parts)")
+        raise CallerContextError(
+            f"malformed header {AUTHORIZATION_HEADER}: expected a JWT (three dot-separated parts)",
+            header=AUTHORIZATION_HEADER,
+        )
     try:
         claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
     except (binascii.Error, ValueError):
-        raise CallerContextError(f"malformed header {AUTHORIZATION_HEADER}: the JWT's claims are unreadable") from None
+        raise CallerContextError(
+            f"malformed header {AUTHORIZATION_HEADER}: the JWT's claims are unreadable", header=AUTHORIZATION_HEADER
+        ) from None
     if not isinstance(claims, dict):
-        raise CallerContextError(f"malformed header {AUTHORIZATION_HEADER}: the JWT's claims are not an object")
+        raise CallerContextError(
+            f"malformed header {AUTHORIZATION_HEADER}: the JWT's claims are not an object", header=AUTHORIZATION_HEADER
+        )
     return claims
 
 
 class Identity:
     """Resolves the Caller of a request from its headers, by the configured identity source."""
 
-    def __init__(self, source: str, memory_id: str | None, claim: str = "sub") -> None:
+    def __init__(self, source: str, memory_id: str | None, claim: str = "sub", local_actor: str | None = None) -> None:
+        """`local_actor`: in local mode, the actor of a request without the Actor-Id header (LOCAL_ACTOR_ID)."""
         if source not in (IDENTITY_JWT, IDENTITY_RUNTIME_USER, IDENTITY_LOCAL):
             raise ValueError(f"identity source {source!r}: expected jwt, runtime-user-id or local")
+        if local_actor is not None and source != IDENTITY_LOCAL:
+            raise ValueError("a default actor is for local mode only: every deployed request is authenticated")
         self.source = source
         self.memory_id = memory_id
         self.claim = claim
+        self.local_actor = local_actor
 
     def describe(self) -> str:
         if self.source == IDENTITY_JWT:
@@ -104,9 +120,17 @@ class Identity:
         """The authenticated actor; CallerContextError naming where it was looked for."""
         if self.source == IDENTITY_JWT:
             claims = jwt_claims(headers.get(AUTHORIZATION_HEADER.lower()))
-            return _check(f"JWT claim {self.claim}", claims.get(self.claim), _ACTOR_RE, ACTOR_ID_MAX, ACTOR_RULE)
+            return _check(
+                f"JWT claim {self.claim}",
+                claims.get(self.claim),
+                _ACTOR_RE,
+                ACTOR_ID_MAX,
+                ACTOR_RULE,
+                AUTHORIZATION_HEADER,
+            )
         name = RUNTIME_USER_ID_HEADER if self.source == IDENTITY_RUNTIME_USER else c.ACTOR_ID_HEADER
-        return _check(f"header {name}", headers.get(name.lower()), _ACTOR_RE, ACTOR_ID_MAX, ACTOR_RULE)
+        value = headers.get(name.lower()) or (self.local_actor if self.source == IDENTITY_LOCAL else None)
+        return _check(f"header {name}", value, _ACTOR_RE, ACTOR_ID_MAX, ACTOR_RULE, name)
 
     def caller(self, raw_headers: Mapping[str, str] | None) -> Caller:
         """The caller of a request (headers matched case-insensitively); raises CallerContextError."""
@@ -118,19 +142,23 @@ class Identity:
                 f"refused header {c.ACTOR_ID_HEADER}={claimed[:80]!r}: it differs from the authenticated caller "
                 f"({self.describe()}); send your own id or none",
                 authenticated=actor,
+                header=c.ACTOR_ID_HEADER,
             )
         memory = headers.get(c.MEMORY_ID_HEADER.lower())
         if memory and memory != self.memory_id:
             raise CallerContextError(
                 f"refused header {c.MEMORY_ID_HEADER}={memory[:80]!r}: results go to this environment's memory only",
                 authenticated=actor,
+                header=c.MEMORY_ID_HEADER,
             )
+        # The results session is the caller's own choice within its own memory: none named, the default.
         session = _check(
             f"header {c.SESSION_ID_HEADER}",
-            headers.get(c.SESSION_ID_HEADER.lower()),
+            headers.get(c.SESSION_ID_HEADER.lower(), DEFAULT_RESULTS_SESSION_ID),
             _SESSION_RE,
             SESSION_ID_MAX,
             SESSION_RULE,
+            c.SESSION_ID_HEADER,
         )
         return Caller(actor_id=actor, session_id=session, memory_id=self.memory_id)
 

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
-from mcp.server.elicitation import ElicitationResult
+from mcp.server.elicitation import (
+    AcceptedElicitation,
+    CancelledElicitation,
+    DeclinedElicitation,
+    ElicitationResult,
+    render_elicitation_schema,
+)
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.shared.exceptions import NoBackChannelError
+from mcp.shared.exceptions import MCPError, NoBackChannelError
+from pydantic import BaseModel, ValidationError
 
-from mcp_server.tooling import SchemaT, TaskCancelled, TaskContext, ToolSpec
+from kit_contracts.errors import problems
+from mcp_server.engine.questions import Question, merge
+from mcp_server.tooling import SchemaT, TaskCancelled, TaskContext, ToolSpec, check_question_keys
+
+NO_BACK_CHANNEL = (
+    "this tool asks for input while it runs: call it as a task (its questions then arrive as "
+    "input_required), or from a client session that accepts elicitation"
+)
 
 
 class RequestContext(TaskContext):
@@ -40,10 +55,41 @@ class RequestContext(TaskContext):
         try:
             return await self._mcp_ctx.elicit(message, schema)
         except NoBackChannelError:
-            raise ToolError(
-                "this tool asks for input while it runs: call it as a task (its questions then arrive as "
-                "input_required), or from a client session that accepts elicitation"
-            ) from None
+            raise ToolError(NO_BACK_CHANNEL) from None
+
+    async def elicit_many(
+        self, questions: Mapping[str, tuple[str, type[BaseModel]]]
+    ) -> dict[str, ElicitationResult[Any]]:
+        """One elicitation whose form has every question's fields; its answer split back per question."""
+        check_question_keys(questions)
+        if len(questions) == 1:
+            return await super().elicit_many(questions)
+        merged = merge(
+            {
+                key: Question(key, key, message, render_elicitation_schema(schema))
+                for key, (message, schema) in questions.items()
+            }
+        )
+        try:
+            asked = await self._mcp_ctx.request_context.session.elicit_form(
+                message=merged.message,
+                requested_schema=merged.requested_schema,
+                related_request_id=self._mcp_ctx.request_id,
+            )
+        except NoBackChannelError:
+            raise ToolError(NO_BACK_CHANNEL) from None
+        parts = merged.split(asked.model_dump(mode="json", exclude_none=True, include={"action", "content"}))
+        results: dict[str, ElicitationResult[Any]] = {}
+        for key, (_, schema) in questions.items():
+            part = parts[key]
+            if part.get("action") == "accept":
+                try:
+                    results[key] = AcceptedElicitation(data=schema.model_validate(part.get("content") or {}))
+                except ValidationError as exc:
+                    raise ToolError(f"the answer to {key!r} did not fit: {problems(exc, whole='content')}") from None
+            else:
+                results[key] = CancelledElicitation() if part.get("action") == "cancel" else DeclinedElicitation()
+        return results
 
     @property
     def cancelled(self) -> bool:
@@ -87,7 +133,7 @@ async def run_in_request(
             )
         except TaskCancelled as exc:
             failure = f"{spec.name} was cancelled: {exc}"
-        except ToolError as exc:  # the tool's own words (e.g. naming a bad field), as it raised them
+        except (ToolError, MCPError) as exc:  # the tool's own words, or a protocol error, as it raised them
             raised = exc
         except Exception as exc:
             # Said as a durable task says it: the SDK would otherwise hide the message ("Error

@@ -29,9 +29,13 @@ class TaskMetrics:
     def started(self, task_id: str, tool: str) -> None:
         self._emit({m.TASKS_STARTED: (1, "Count")}, task_id=task_id, tool=tool)
 
-    def finished(self, task_id: str, tool: str, status: str, duration_seconds: float) -> None:
+    def finished(self, task_id: str, tool: str, status: str, duration_seconds: float, tool_error: bool = False) -> None:
+        """A terminal transition; `tool_error`: it completed with the tool's error as its result."""
+        values = {m.TERMINAL_COUNTERS[status]: (1, "Count"), m.TASK_DURATION: (max(duration_seconds, 0.0), "Seconds")}
+        if tool_error:
+            values[m.TASK_TOOL_ERRORS] = (1, "Count")
         self._emit(
-            {m.TERMINAL_COUNTERS[status]: (1, "Count"), m.TASK_DURATION: (max(duration_seconds, 0.0), "Seconds")},
+            values,
             task_id=task_id,
             tool=tool,
             status=status,

@@ -27,7 +27,10 @@ from mcp_server.store.base import TaskRecord
 
 
 def _summary(record: TaskRecord) -> str:
-    if record.status == "completed":
+    if record.tool_error:
+        texts = [part.get("text", "") for part in (record.result or {}).get("content", []) if isinstance(part, dict)]
+        outcome = f"ended with an error: {' '.join(t for t in texts if t) or record.status_message or 'no details'}"
+    elif record.status == "completed":
         body = json.dumps(record.result.get("structuredContent") or record.result) if record.result else "{}"
         outcome = f"completed. Result: {body}"
     elif record.status == "failed":

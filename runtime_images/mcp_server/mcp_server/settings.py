@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from kit_contracts.context import ACTOR_ID_MAX, ACTOR_ID_PATTERN
 from kit_contracts.settings import EnvSettings, SettingsError
 from mcp_server import constants as c
 from mcp_server.store.quotas import Quota
@@ -92,6 +93,13 @@ class Settings(EnvSettings):
     progress_write_seconds: float = Field(
         2.0, ge=0, le=3600, validation_alias="TASK_PROGRESS_WRITE_SECONDS", description="progress store-write throttle"
     )
+    notify_min_interval_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        validation_alias="TASK_NOTIFY_MIN_INTERVAL_SECONDS",
+        description="a listen stream's progress notifications: at most one per task this often (status: never held)",
+    )
     session_idle_timeout_seconds: float = Field(
         900.0,
         ge=60,
@@ -138,6 +146,17 @@ class Settings(EnvSettings):
         validation_alias="ACTOR_ID_CLAIM",
         description="with CALLER_IDENTITY=jwt: the claim holding the actor id",
         json_schema_extra={"expected": "a JWT claim name like 'sub'"},
+    )
+    local_actor_id: str | None = Field(
+        None,
+        pattern=f"^{ACTOR_ID_PATTERN}$",
+        max_length=ACTOR_ID_MAX,
+        validation_alias="LOCAL_ACTOR_ID",
+        description=(
+            "local mode only: the actor of a request that sends no Actor-Id header (a plain MCP client, "
+            "MCP Inspector); unset: the header is required"
+        ),
+        json_schema_extra={"expected": "an actor id like 'local-user'"},
     )
     quota_running_tasks: int = Field(
         20, ge=1, le=1000, validation_alias="QUOTA_RUNNING_TASKS", description="running tasks per actor"
@@ -208,6 +227,11 @@ class Settings(EnvSettings):
             raise ValueError(
                 f"CALLER_IDENTITY={self.caller_identity or ''}: expected jwt or runtime-user-id with "
                 f"{c.ENV_TASK_STORE}=dynamodb (local trusts a header anyone can send)"
+            )
+        if self.local_actor_id is not None and self.identity != "local":
+            raise ValueError(
+                f"LOCAL_ACTOR_ID is for CALLER_IDENTITY=local only (it is {self.caller_identity}): a deployed "
+                "server takes every actor from what the platform authenticated"
             )
         if self.default_ttl_seconds > self.max_ttl_seconds:
             raise ValueError(

@@ -48,6 +48,13 @@ class SweepSettings(EnvSettings):
         description="the MCP runtime to wake for a lost resumable task (IAM environments; unset: none is woken)",
         json_schema_extra={"expected": "an AgentCore runtime ARN"},
     )
+    mcp_runtime_endpoint: str = Field(
+        "live",
+        pattern=r"^[a-zA-Z][a-zA-Z0-9_]{0,47}$",
+        validation_alias="MCP_RUNTIME_ENDPOINT",
+        description="the MCP runtime's endpoint to wake (config release.endpoint): the promoted version",
+        json_schema_extra={"expected": "a runtime endpoint name"},
+    )
     lease_seconds: float = Field(30.0, ge=0.2, le=3600, validation_alias="TASK_LEASE_SECONDS", description="a lease")
     publish_max_attempts: int = Field(
         8, ge=1, le=100, validation_alias="PUBLISH_MAX_ATTEMPTS", description="result-event writes before giving up"
@@ -63,8 +70,11 @@ class RuntimeWaker:
     fails, the task stays released and the next scheduled sweep tries again.
     """
 
-    def __init__(self, runtime_arn: str, store: TaskStore, worker_id: str, client: Any = None) -> None:
+    def __init__(
+        self, runtime_arn: str, store: TaskStore, worker_id: str, client: Any = None, endpoint: str = "live"
+    ) -> None:
         self.runtime_arn = runtime_arn
+        self.endpoint = endpoint
         self.store = store
         self.worker_id = worker_id
         self._client = client
@@ -89,6 +99,7 @@ class RuntimeWaker:
         # Any request starts a session's microVM, and with it the server and its sweep.
         self._runtime().invoke_agent_runtime(
             agentRuntimeArn=self.runtime_arn,
+            qualifier=self.endpoint,
             runtimeSessionId=str(uuid.uuid4()),
             contentType="application/json",
             accept="application/json, text/event-stream",
@@ -116,7 +127,11 @@ def run(settings: SweepSettings, *, ddb: Any = None, memory: Any = None, runtime
     )
     store = DynamoDbTaskStore(settings.table_name, client=ddb)
     worker_id = f"scheduled-sweeper-{uuid.uuid4().hex[:8]}"
-    waker = RuntimeWaker(settings.mcp_runtime_arn, store, worker_id, runtime) if settings.mcp_runtime_arn else None
+    waker = (
+        RuntimeWaker(settings.mcp_runtime_arn, store, worker_id, runtime, settings.mcp_runtime_endpoint)
+        if settings.mcp_runtime_arn
+        else None
+    )
     sweeper = Sweeper.standalone(
         store,
         AgentCoreMemorySink(client=memory),

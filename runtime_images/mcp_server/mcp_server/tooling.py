@@ -16,9 +16,10 @@ from __future__ import annotations
 import abc
 import inspect
 import json
+import re
 import time
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -26,7 +27,6 @@ from typing import Any, Literal
 import anyio
 from mcp.server.elicitation import ElicitationResult
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.resolve import find_resolved_parameters
 from pydantic import BaseModel
 
 RunMode = Literal["request", "task", "either"]
@@ -129,9 +129,37 @@ class TaskContext(abc.ABC):
         As a durable task the question is stored with the task (callers see `input_required`)
         and may be answered from any session or server process; the work keeps its lease
         meanwhile, and the wait counts toward the tool's max_duration_seconds. An answer that
-        does not match the schema is asked again, naming what was wrong. One question at a time.
+        does not match the schema is asked again, naming what was wrong. For several questions at
+        once, use `elicit_many`.
         """
         raise ToolError(f"{type(self).__name__} cannot ask the caller for input")
+
+    async def elicit_many(
+        self, questions: Mapping[str, tuple[str, type[BaseModel]]]
+    ) -> dict[str, ElicitationResult[Any]]:
+        """Ask several questions in one step and wait for every answer; the results by the same keys.
+
+            answers = await ctx.elicit_many({"owner": ("Who owns it?", Owner), "confirm": ("Delete it?", Confirm)})
+
+        As a durable task they are stored together: a 2026-07-28 client sees one `inputRequests`
+        entry per question and may answer them one at a time (the task stays input_required until
+        every one is answered); a 2025-11-25 client and the plain tools get one form with every
+        question's fields. In the request they are one form too. Keys: 1..64 of [A-Za-z0-9_-].
+        """
+        check_question_keys(questions)
+        return {key: await self.elicit(message, schema) for key, (message, schema) in questions.items()}
+
+
+_QUESTION_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def check_question_keys(questions: Mapping[str, Any]) -> None:
+    """ValueError naming the bad key of an elicit_many call."""
+    if not questions:
+        raise ValueError("elicit_many: expected at least one question")
+    for key in questions:
+        if not isinstance(key, str) or not _QUESTION_KEY.fullmatch(key):
+            raise ValueError(f"elicit_many: question key {key!r}: expected 1..64 characters of [A-Za-z0-9_-]")
 
 
 @dataclass(frozen=True)
@@ -168,6 +196,11 @@ def tool(
     resumable: after a lost worker, a session's end or a durable sleep the task is re-run instead of
         failed, starting with `ctx.resume_state` = its last checkpoint (the start if none): declare it
         only for work that is safe to run again from a checkpoint.
+
+    Parameters marked `Annotated[T, Resolve(resolver)]` (the mcp SDK's multi-round-trip input) are
+    gathered before the work starts, in the call: a 2026-07-28 client answers `input_required`
+    rounds, a 2025-11-25 session is asked over its back channel. As a task the answers are stored
+    with the task's arguments, and every run of it (a resume included) starts with them.
     """
     if mode not in ("request", "task", "either"):
         raise ValueError(f"mode={mode!r}: expected 'request', 'task' or 'either'")
@@ -177,9 +210,6 @@ def tool(
     def decorate(fn: ToolFn) -> ToolSpec:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"tool {fn.__name__!r} must be an async function")
-        if mode != "request" and find_resolved_parameters(fn):
-            # Resolvers ask the client inside the call; a durable task has no call to ask in.
-            raise TypeError(f"tool {fn.__name__!r} has Resolve(...) parameters: expected mode='request'")
         return ToolSpec(
             fn=fn,
             name=name or fn.__name__,

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import pydantic_core
-
 from mcp_server import constants as c
 from mcp_server.caller import Caller
 from mcp_server.engine.blocking import blocking
@@ -105,15 +103,18 @@ class TaskService:
         *,
         ttl_seconds: int | None = None,
         request_key: str | None = None,
+        resolved: dict[str, Any] | None = None,
     ) -> TaskRecord:
         """Store the task, then start it; returns only once the task is durable.
+
+        `resolved`: the values the tool's Resolve(...) parameters were given in the call (stored with it).
 
         Raises pydantic.ValidationError (nothing stored) when the arguments do not fit the tool, and
         store.quotas.QuotaExceeded (nothing stored) when the caller is over a quota.
         """
         spec = self.catalog.spec(tool_name)
         # Only what the tool declares is stored, as JSON, and only so much of it.
-        arguments = pydantic_core.to_jsonable_python(self.catalog.validate(tool_name, arguments))
+        arguments = self.catalog.stored_arguments(tool_name, arguments, resolved)
         size = len(json.dumps(arguments))
         if size > MAX_ARGUMENT_BYTES:
             raise CreateRefused(f"arguments: expected at most {MAX_ARGUMENT_BYTES} bytes of JSON, got {size}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 
 import anyio
@@ -16,11 +16,11 @@ from mcp.server.elicitation import (
     render_elicitation_schema,
 )
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from kit_contracts.errors import problems
 from mcp_server.store.base import Progress
-from mcp_server.tooling import SchemaT, TaskContext, TaskParked, checkpoint_json
+from mcp_server.tooling import SchemaT, TaskContext, TaskParked, check_question_keys, checkpoint_json
 
 logger = logging.getLogger(__name__)
 # Without a total, progress is logged at most once per this interval.
@@ -28,7 +28,8 @@ PROGRESS_LOG_SECONDS = 60.0
 # An answer that does not fit the question's schema is asked again, this many times in all.
 MAX_INPUT_ATTEMPTS = 3
 
-Asker = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+# Stores questions (label -> (message, requested schema)) together and waits for every answer (label -> answer).
+Asker = Callable[[dict[str, tuple[str, dict[str, Any]]]], Awaitable[dict[str, dict[str, Any]]]]
 
 
 class Files(Protocol):
@@ -60,7 +61,7 @@ class DurableContext(TaskContext):
         self._files = files
         # A sleep at least this long parks the task (None: the tool is not resumable, it never parks).
         self._park_after = park_after
-        self._asking = anyio.Lock()  # one open question per task: a second elicit waits for the first
+        self._asking = anyio.Lock()  # one step of questions at a time: a second elicit waits for the first
         self.waiting_for_input = False
         # A re-run continues from the progress its last run recorded, not from 0.
         self._progress: Progress | None = progress
@@ -119,24 +120,37 @@ class DurableContext(TaskContext):
             logger.info("task progress", extra={"progress": progress, "total": total})
 
     async def elicit(self, message: str, schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
-        requested = render_elicitation_schema(schema)
-        question = message
+        return (await self.elicit_many({"answer": (message, schema)}))["answer"]
+
+    async def elicit_many(
+        self, questions: Mapping[str, tuple[str, type[BaseModel]]]
+    ) -> dict[str, ElicitationResult[Any]]:
+        check_question_keys(questions)
+        results: dict[str, ElicitationResult[Any]] = {}
+        # Asked together; an answer that does not fit is asked again (with what was wrong), the others kept.
+        asking = {key: (message, render_elicitation_schema(schema)) for key, (message, schema) in questions.items()}
         for _ in range(MAX_INPUT_ATTEMPTS):
             async with self._asking:
-                # Cleared only when an answer came: if the deadline cancels the wait, the
+                # Cleared only when the answers came: if the deadline cancels the wait, the
                 # worker's failure message can still say what the work was doing.
                 self.waiting_for_input = True
-                answer = await self._ask(question, requested)
+                answers = await self._ask(asking)
                 self.waiting_for_input = False
-            if answer.get("action") == "decline":
-                return DeclinedElicitation()
-            if answer.get("action") == "cancel":
-                return CancelledElicitation()
-            try:
-                return AcceptedElicitation(data=schema.model_validate(answer.get("content") or {}))
-            except ValidationError as exc:
-                question = f"That answer did not fit ({problems(exc, whole='content')}). {message}"
-        raise ToolError(f"no answer that fits after {MAX_INPUT_ATTEMPTS} attempts to ask: {message}")
+            retry: dict[str, tuple[str, dict[str, Any]]] = {}
+            for key, answer in answers.items():
+                message, schema = questions[key]
+                try:
+                    results[key] = _outcome(answer, schema)
+                except ValidationError as exc:
+                    retry[key] = (
+                        f"That answer did not fit ({problems(exc, whole='content')}). {message}",
+                        asking[key][1],
+                    )
+            if not retry:
+                return {key: results[key] for key in questions}
+            asking = retry
+        unanswered = "; ".join(questions[key][0] for key in asking)
+        raise ToolError(f"no answer that fits after {MAX_INPUT_ATTEMPTS} attempts to ask: {unanswered}")
 
     def take_progress(self) -> Progress | None:
         self._dirty = False
@@ -163,3 +177,12 @@ class DurableContext(TaskContext):
 
     def mark_cancelled(self) -> None:
         self._cancelled = True
+
+
+def _outcome(answer: Mapping[str, Any], schema: type[SchemaT]) -> ElicitationResult[SchemaT]:
+    """The tool's view of one answer; ValidationError when accepted content does not fit `schema`."""
+    if answer.get("action") == "decline":
+        return DeclinedElicitation()
+    if answer.get("action") == "cancel":
+        return CancelledElicitation()
+    return AcceptedElicitation(data=schema.model_validate(answer.get("content") or {}))

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from mcp_server import constants as c
 from mcp_server.engine.blocking import blocking
-from mcp_server.engine.views import QUOTA_EXCEEDED, TOOL_FAILED
+from mcp_server.engine.views import QUOTA_EXCEEDED, TASK_FAULT
 from mcp_server.logs import log_context
 from mcp_server.metrics import TaskMetrics
 from mcp_server.result_blobs import INLINE_MAX_BYTES, ResultBlobs, link_result
@@ -126,7 +126,7 @@ class Outcomes:
             self.metrics.fault(record.task_id, record.tool, stage)
             try:
                 await self.finish(
-                    record, worker_id, c.STATUS_FAILED, error={"code": TOOL_FAILED, "message": reason}, message=reason
+                    record, worker_id, c.STATUS_FAILED, error={"code": TASK_FAULT, "message": reason}, message=reason
                 )
             except Exception:
                 logger.exception("failing the task failed too; its lease will run out and a sweeper recovers it")
@@ -140,7 +140,7 @@ class Outcomes:
                 record.status,
                 extra={"status": record.status, "duration_seconds": round(duration, 3), "attempts": record.attempts},
             )
-        self.metrics.finished(record.task_id, record.tool, record.status, duration)
+        self.metrics.finished(record.task_id, record.tool, record.status, duration, record.tool_error)
         for listener in self.listeners:
             try:
                 listener.ended(record)

@@ -2,34 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp_server import constants as c
+from mcp_server.engine.questions import Question, from_request
 from mcp_server.store.base import TaskRecord
 
-# JSON-RPC error codes carried in a failed task's `error`.
-TOOL_FAILED = -32000
+if TYPE_CHECKING:
+    from mcp.shared.exceptions import MCPError
+
+# JSON-RPC error codes carried in a failed task's `error` (a tool's own error is not one: that
+# task completed, with `isError` content). The engine failed while running or ending the task:
+TASK_FAULT = -32603  # JSON-RPC internal error
 WORKER_LOST = -32001
 DEADLINE_EXCEEDED = -32002
 # Over a per-actor quota (store.quotas): the error's data names the limit, the count and when to retry.
 QUOTA_EXCEEDED = -32029
 
 
-@dataclass(frozen=True)
-class Question:
-    key: str
-    message: str
-    requested_schema: dict[str, Any]
-
-
 def questions(record: TaskRecord) -> dict[str, Question]:
     """The task's open questions by key (none once answered or ended)."""
-    views = {}
-    for key, request in record.pending_input.items():
-        params = request.get("params") or {}
-        views[key] = Question(key, str(params.get("message", "")), params.get("requestedSchema") or {})
-    return views
+    return {key: from_request(key, request) for key, request in record.pending_input.items()}
 
 
 def result_of(record: TaskRecord) -> dict[str, Any]:
@@ -39,7 +32,15 @@ def result_of(record: TaskRecord) -> dict[str, Any]:
 
 def failure_of(record: TaskRecord) -> dict[str, Any]:
     """A failed task's JSON-RPC error object."""
-    return record.error or {"code": TOOL_FAILED, "message": record.status_message or "failed"}
+    return record.error or {"code": TASK_FAULT, "message": record.status_message or "failed"}
+
+
+def protocol_error(exc: MCPError) -> dict[str, Any]:
+    """The JSON-RPC error object of a protocol error a tool raised (a failed task's `error`)."""
+    error: dict[str, Any] = {"code": exc.error.code, "message": exc.error.message}
+    if exc.error.data is not None:
+        error["data"] = exc.error.data
+    return error
 
 
 def error_result(message: str) -> dict[str, Any]:

@@ -17,15 +17,18 @@ from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
+from mcp.shared.exceptions import MCPError
 
 from mcp_server import constants as c
+from mcp_server.engine import views
 from mcp_server.engine.activity import Activity
 from mcp_server.engine.blocking import blocking
 from mcp_server.engine.catalog import ToolCatalog
 from mcp_server.engine.context import DurableContext
 from mcp_server.engine.leases import Leases, Running
 from mcp_server.engine.outcomes import Outcomes
-from mcp_server.engine.views import DEADLINE_EXCEEDED, TOOL_FAILED
+from mcp_server.engine.questions import input_request
+from mcp_server.engine.views import DEADLINE_EXCEEDED, protocol_error
 from mcp_server.logs import set_log_context
 from mcp_server.result_blobs import ResultBlobs, scratch_key
 from mcp_server.settings import Settings
@@ -125,8 +128,8 @@ class Worker:
             if ctx.last_progress is not None:
                 self.outcomes.progressed(ctx.task_id, *ctx.last_progress)
 
-        async def ask(message: str, requested: dict[str, Any]) -> dict[str, Any]:
-            return await self._ask(record, message, requested)
+        async def ask(questions: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+            return await self._ask(record, questions)
 
         ctx = DurableContext(
             record.task_id,
@@ -202,30 +205,36 @@ class Worker:
             return c.STATUS_FAILED, None, {"code": DEADLINE_EXCEEDED, "message": message}, message
         except TaskCancelled as exc:
             return c.STATUS_CANCELLED, None, None, str(exc)
-        except Exception as exc:  # the tool's own failure becomes the task's outcome
-            # The type only: the message may quote the arguments; it is in the task's error.
+        except MCPError as exc:  # a protocol error the tool raised: the task failed
+            logger.info("task tool raised a protocol error", extra={"code": exc.error.code})
+            return c.STATUS_FAILED, None, protocol_error(exc), f"{spec.name} failed: {exc.error.message}"
+        except Exception as exc:  # the tool's own error: the task completed, its result says so
+            # The type only: the message may quote the arguments; it is in the task's result.
             logger.info("task tool raised", extra={"error_type": type(exc).__name__})
             message = f"{spec.name} failed: {exc}"
-            return c.STATUS_FAILED, None, {"code": TOOL_FAILED, "message": message}, message
+            return c.STATUS_COMPLETED, views.error_result(message), None, message
         return c.STATUS_COMPLETED, result, None, None
 
-    async def _ask(self, record: TaskRecord, message: str, requested_schema: dict[str, Any]) -> dict[str, Any]:
-        """Store one question for the caller and wait for its answer, from this process or any other."""
-        key = uuid.uuid4().hex[:16]
-        request = {
-            "method": "elicitation/create",
-            "params": {"mode": "form", "message": message, "requestedSchema": requested_schema},
+    async def _ask(
+        self, record: TaskRecord, questions: dict[str, tuple[str, dict[str, Any]]]
+    ) -> dict[str, dict[str, Any]]:
+        """Store questions (label -> (message, schema)) together and wait for every answer, from this
+        process or any other; the answers by label. Partial answers keep the task input_required."""
+        # Server-minted keys, never reused within the task (SEP-2663); the tool's labels ride in _meta.
+        keys = {label: uuid.uuid4().hex[:16] for label in questions}
+        requests = {
+            keys[label]: input_request(label, message, schema) for label, (message, schema) in questions.items()
         }
         try:
-            asked = await blocking(
-                self.store.request_input, record.task_id, self.worker_id, time.time(), {key: request}
-            )
+            asked = await blocking(self.store.request_input, record.task_id, self.worker_id, time.time(), requests)
         except LeaseLost:
             raise TaskCancelled("the task ended before its question was asked") from None
-        logger.info("task waiting for input")
+        logger.info("task waiting for input", extra={"questions": len(requests)})
         self.outcomes.status_changed(asked)
-        await self.outcomes.tell_question(record, key, message)
+        for label, (message, _) in questions.items():
+            await self.outcomes.tell_question(record, keys[label], message)
         look_every = max(self.settings.poll_interval_ms / 1000, 0.05)
+        seen = 0
         try:
             while True:
                 answered = self._answered[record.task_id] = anyio.Event()
@@ -239,18 +248,21 @@ class Worker:
                     continue
                 if current is None or current.status in c.TERMINAL_STATUSES:
                     raise TaskCancelled("the task ended while waiting for input")
-                answer = (current.input_responses or {}).get(key)
-                if answer is not None:
+                responses = current.input_responses or {}
+                if all(key in responses for key in requests):
                     break
+                if len(responses) != seen:  # a partial answer: still input_required, one fewer question
+                    seen = len(responses)
+                    self.outcomes.status_changed(current)
         finally:
             self._answered.pop(record.task_id, None)
         try:
             cleared = await blocking(self.store.clear_input, record.task_id, self.worker_id, time.time())
         except LeaseLost:
             raise TaskCancelled("the task ended while taking its answer") from None
-        logger.info("task input received", extra={"action": answer.get("action")})
+        logger.info("task input received", extra={"actions": sorted({a.get("action") for a in responses.values()})})
         self.outcomes.status_changed(cleared)
-        return dict(answer)
+        return {label: dict(responses[key]) for label, key in keys.items()}
 
     async def _read(self, record: TaskRecord) -> TaskRecord | None:
         if self.store.reads_inline:

@@ -12,24 +12,27 @@ from typing import Any, TypeVar
 
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 from mcp.server.extension import Extension, MethodBinding
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 from mcp_types import INVALID_PARAMS, RequestParams
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 from pydantic import BaseModel, Field, ValidationError
 
 from mcp_server import constants as c
-from mcp_server.caller import Caller, CallerContextError
+from mcp_server.caller import Caller
 from mcp_server.engine.api import CreateRefused, TaskNotFound, TaskService
 from mcp_server.engine.views import QUOTA_EXCEEDED
 from mcp_server.live import LiveTasks
 from mcp_server.protocol import tasks_2025, tasks_2026
+from mcp_server.protocol.gather import gather
 from mcp_server.protocol.wire import (
     ATTEMPT_META,
     REQUEST_KEY_META,
-    current_caller,
     declares_tasks_extension,
     error_result,
     is_modern,
+    requester,
     task_wire,
     validation_message,
 )
@@ -58,6 +61,8 @@ class TasksMiddleware:
     def __init__(self, tasks: TaskService, live: LiveTasks | None = None) -> None:
         self.tasks = tasks
         self.live = live
+        # The server these requests reach (set once it is built): Resolve(...) parameters need it.
+        self.server: MCPServer[Any] | None = None
 
     async def __call__(self, ctx: Ctx, call_next: CallNext) -> HandlerResult:
         if ctx.method == "tools/call" and ctx.request_id is not None:
@@ -84,6 +89,8 @@ class TasksMiddleware:
         if modern:
             # SEP-2663: the server decides; it answers with a task whenever the client can take one.
             if not declares_tasks_extension(ctx):
+                if spec.mode == "task":  # it cannot run in the request: the client must take a task
+                    raise tasks_2026.missing_extension(f"{spec.name} (it runs only as a task)")
                 return None
             # The extension carries no ttl of the client's: the kit reads one from _meta (ttlMs).
             ttl_seconds = tasks_2026.requested_ttl_seconds(params.get("_meta"))
@@ -91,20 +98,29 @@ class TasksMiddleware:
             if params.get("task") is None:
                 return None
             ttl_seconds = tasks_2025.requested_ttl_seconds(params.get("task"))
-        try:
-            caller = current_caller()
-        except CallerContextError as exc:
-            return error_result(f"{spec.name} needs the caller's context: {exc}", modern)
+        caller = requester()
         meta = params.get("_meta") or {}
         request_key = meta.get(REQUEST_KEY_META) if isinstance(meta, dict) else None
         if request_key is not None and (not isinstance(request_key, str) or not 1 <= len(request_key) <= 128):
             return error_result("_meta.requestKey: expected a string of 1..128 characters", modern)
         try:
+            # Input the tool gathers first (Resolve(...) parameters): a round still missing answers
+            # is this call's reply, and no task exists yet.
+            gathered = await gather(ctx, self.server, catalog.mcp_tool(spec.name), params)
+            if gathered.reply is not None:
+                return gathered.reply
             record = await self.tasks.create(
-                caller, spec.name, params.get("arguments") or {}, ttl_seconds=ttl_seconds, request_key=request_key
+                caller,
+                spec.name,
+                params.get("arguments") or {},
+                ttl_seconds=ttl_seconds,
+                request_key=request_key,
+                resolved=gathered.values,
             )
         except ValidationError as exc:
             return error_result(validation_message(spec.name, exc), modern)
+        except ToolError as exc:  # an answer declined or not fitting: the tool's error, as in the request
+            return error_result(f"{spec.name}: {exc}", modern)
         except CreateRefused as exc:
             return error_result(str(exc), modern)
         except QuotaExceeded as exc:
@@ -149,10 +165,12 @@ class TasksExtension(Extension):
         """Resolve the caller, run the method, and answer the service's errors as JSON-RPC -32602."""
 
         async def handle(ctx: Ctx, params: P) -> dict[str, Any]:
+            if is_modern(ctx) and not declares_tasks_extension(ctx):
+                raise tasks_2026.missing_extension(str(ctx.method))
+            caller = requester()
             try:
-                caller = current_caller()
                 return await method(ctx, caller, params)
-            except (CallerContextError, TaskNotFound) as exc:
+            except TaskNotFound as exc:
                 raise MCPError(code=INVALID_PARAMS, message=str(exc)) from None
 
         return handle
@@ -169,10 +187,11 @@ class TasksExtension(Extension):
 
     async def _cancel(self, ctx: Ctx, caller: Caller, params: TaskIdParams) -> dict[str, Any]:
         outcome = await self.tasks.cancel(caller, params.task_id)
-        if outcome.already_ended:
-            raise MCPError(code=INVALID_PARAMS, message=outcome.refusal)
         if is_modern(ctx):
+            # SEP-2663: acknowledged whatever the status (idempotent); -32602 only for unknown ids.
             return tasks_2026.cancelled()
+        if outcome.already_ended:  # SEP-1686 (2025-11-25): a terminal task cannot be cancelled
+            raise MCPError(code=INVALID_PARAMS, message=outcome.refusal)
         return tasks_2025.cancelled(outcome.record, self.tasks.settings.poll_interval_ms)
 
     async def _update(self, ctx: Ctx, caller: Caller, params: UpdateTaskParams) -> dict[str, Any]:

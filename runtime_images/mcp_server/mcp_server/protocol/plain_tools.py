@@ -16,10 +16,11 @@ from mcp_types import CallToolResult
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from mcp_server import constants as c
-from mcp_server.caller import Caller, CallerContextError
+from mcp_server.caller import Caller
 from mcp_server.engine import views
 from mcp_server.engine.api import AnswerRejected, CreateRefused, TaskNotFound, TaskService
-from mcp_server.protocol.wire import current_caller, iso, validation_message
+from mcp_server.engine.questions import merge
+from mcp_server.protocol.wire import iso, requester, validation_message
 from mcp_server.result_blobs import MAX_READ_BYTES
 from mcp_server.store.base import TaskRecord
 from mcp_server.store.quotas import QuotaExceeded
@@ -38,8 +39,18 @@ class TaskStatus(BaseModel):
     tool: str
     status: str = Field(description="working, input_required, completed, failed or cancelled")
     status_message: str | None = None
+    tool_error: bool | None = Field(
+        None, description="true when the task completed with the tool's own error as its result (get_task_result)"
+    )
     questions: dict[str, Question] | None = Field(
         None, description="while input_required: the open questions by id; answer them with answer_task"
+    )
+    answer_all: Question | None = Field(
+        None,
+        description=(
+            "with several open questions: all of them as one form; answer_task without question_id answers "
+            "them all at once with content shaped by this requested_schema"
+        ),
     )
     progress: float | None = None
     total: float | None = None
@@ -59,16 +70,21 @@ class ResultPart(BaseModel):
 
 
 def _status(record: TaskRecord, tasks: TaskService) -> TaskStatus:
+    open_questions = views.questions(record)
+    merged = merge(open_questions) if len(open_questions) > 1 else None
     return TaskStatus(
         task_id=record.task_id,
         tool=record.tool,
         status=record.wire_status,
         status_message=record.status_message,
+        tool_error=True if record.tool_error else None,
         questions={
-            key: Question(message=q.message, requested_schema=q.requested_schema)
-            for key, q in views.questions(record).items()
+            key: Question(message=q.message, requested_schema=q.requested_schema) for key, q in open_questions.items()
         }
         or None,
+        answer_all=None
+        if merged is None
+        else Question(message=merged.message, requested_schema=merged.requested_schema),
         progress=record.progress,
         total=record.total,
         attempt=record.attempts,
@@ -79,10 +95,7 @@ def _status(record: TaskRecord, tasks: TaskService) -> TaskStatus:
 
 
 def _caller(ctx: Context[Any, Any], tasks: TaskService) -> Caller:
-    try:
-        return current_caller()
-    except CallerContextError as exc:
-        raise ToolError(str(exc)) from None
+    return requester()  # a JSON-RPC error naming the header when the caller context is not usable
 
 
 async def _load(ctx: Context[Any, Any], tasks: TaskService, task_id: str) -> tuple[Caller, TaskRecord]:
@@ -99,11 +112,13 @@ def start_tool(spec: ToolSpec, tasks: TaskService) -> Tool:
     async def start(**kwargs: Any) -> TaskStatus:
         ctx: Context[Any, Any] = kwargs.pop("ctx")
         request_key = kwargs.pop("request_key", None)
+        # Values the SDK gathered for Resolve(...) parameters in this call: stored with the task.
+        resolved = {name: kwargs.pop(name) for name in tasks.catalog.resolved_names(spec.name) if name in kwargs}
         caller = _caller(ctx, tasks)
         # Stored as JSON: the worker (possibly in another process) validates it again.
         arguments = pydantic_core.to_jsonable_python(kwargs)
         try:
-            record = await tasks.create(caller, spec.name, arguments, request_key=request_key)
+            record = await tasks.create(caller, spec.name, arguments, request_key=request_key, resolved=resolved)
         except ValidationError as exc:
             raise ToolError(validation_message(spec.name, exc)) from None
         except CreateRefused as exc:
@@ -144,6 +159,9 @@ def start_tool(spec: ToolSpec, tasks: TaskService) -> Tool:
         ),
         is_async=True,
         context_kwarg="ctx",
+        # The tool's Resolve(...) parameters are gathered by this call too, before the task starts.
+        resolved_params=base.resolved_params,
+        resolver_plans=base.resolver_plans,
     )
 
 
@@ -174,21 +192,26 @@ def task_tools(tasks: TaskService) -> list[Tool]:
             Literal["accept", "decline", "cancel"], Field(description="decline or cancel to answer nothing")
         ] = "accept",
         question_id: Annotated[
-            str | None, Field(description="which open question; may be omitted when only one is open")
+            str | None,
+            Field(
+                description=(
+                    "which open question; omitted: every open question at once (content shaped by answer_all's "
+                    "requested_schema when several are open)"
+                )
+            ),
         ] = None,
     ) -> TaskStatus:
-        """Answer a question one of your tasks asked (its status is input_required)."""
+        """Answer the questions one of your tasks asked (its status is input_required)."""
         caller, record = await _load(ctx, tasks, task_id)
-        pending = record.pending_input
-        if question_id is None and len(pending) == 1:
-            question_id = next(iter(pending))
-        if question_id is None:
-            if not pending:
-                raise ToolError(f"task {task_id!r} is {record.wire_status}: it has no open question")
-            raise ToolError(f"question_id: expected one of {sorted(pending)}")
         answer: dict[str, Any] = {"action": action, **({"content": content} if content is not None else {})}
+        if question_id is not None:
+            answers = {question_id: answer}
+        elif record.pending_input:
+            answers = merge(views.questions(record)).split(answer)
+        else:
+            raise ToolError(f"task {task_id!r} is {record.wire_status}: it has no open question")
         try:
-            updated = await tasks.answer(caller, record, {question_id: answer}, lambda key: f"question_id={key!r}")
+            updated = await tasks.answer(caller, record, answers, lambda key: f"question_id={key!r}")
         except AnswerRejected as exc:
             raise ToolError(str(exc)) from None
         return _status(updated, tasks)

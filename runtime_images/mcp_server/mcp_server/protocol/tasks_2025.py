@@ -24,6 +24,7 @@ from mcp_server.caller import Caller
 from mcp_server.engine import views
 from mcp_server.engine.api import AnswerRejected, TaskService
 from mcp_server.engine.catalog import ToolCatalog
+from mcp_server.engine.questions import merge
 from mcp_server.protocol.wire import RELATED_TASK_META, can_elicit, task_wire
 from mcp_server.store.base import TaskRecord
 
@@ -119,21 +120,26 @@ async def list_page(tasks: TaskService, caller: Caller, cursor: str | None, page
 async def result(
     tasks: TaskService, caller: Caller, record: TaskRecord, ctx: ServerRequestContext[Any, Any]
 ) -> dict[str, Any]:
-    """Block until the task is terminal; a question it asks meanwhile goes to the client over this session."""
+    """Block until the task is terminal; questions it asks meanwhile go to the client over this session.
+
+    Several open questions go as one elicitation with every question's fields (engine.questions).
+    """
     task_id = record.task_id
     while record.status not in c.TERMINAL_STATUSES:
-        # A client that cannot be asked keeps waiting here; the question can be answered
+        # A client that cannot be asked keeps waiting here; the questions can be answered
         # another way (answer_task, another client).
-        for key, question in record.pending_input.items() if can_elicit(ctx.session.client_capabilities) else ():
+        open_questions = views.questions(record)
+        if open_questions and can_elicit(ctx.session.client_capabilities):
+            merged = merge(open_questions)
 
-            async def still_open(key: str = key) -> bool:
+            async def still_open(asked: frozenset[str] = frozenset(open_questions)) -> bool:
                 current = await tasks.find(caller, task_id)
-                return current is not None and key in current.pending_input
+                return current is not None and asked <= set(current.pending_input)
 
-            answer = await _elicit_over_session(ctx, question, still_open)
+            answer = await _elicit_over_session(ctx, merged.message, merged.requested_schema, still_open)
             if answer is not None:
                 try:
-                    await tasks.answer(caller, record, {key: answer})
+                    await tasks.answer(caller, record, merged.split(answer))
                 except AnswerRejected:
                     pass  # answered elsewhere or ended meanwhile: the loop reads the task again
         await anyio.sleep(tasks.settings.poll_interval_ms / 1000)
@@ -143,10 +149,12 @@ async def result(
 
 
 async def _elicit_over_session(
-    ctx: ServerRequestContext[Any, Any], question: dict[str, Any], still_open: Callable[[], Awaitable[bool]]
+    ctx: ServerRequestContext[Any, Any],
+    message: str,
+    requested_schema: dict[str, Any],
+    still_open: Callable[[], Awaitable[bool]],
 ) -> dict[str, Any] | None:
     """Put the question to the client; None if it was answered or ended elsewhere first."""
-    params = question.get("params") or {}
     answer: dict[str, Any] | None = None
     async with anyio.create_task_group() as tg:
 
@@ -158,9 +166,7 @@ async def _elicit_over_session(
 
         tg.start_soon(watch)
         try:
-            asked = await ctx.session.elicit_form(
-                params.get("message", ""), params.get("requestedSchema") or {}, related_request_id=ctx.request_id
-            )
+            asked = await ctx.session.elicit_form(message, requested_schema, related_request_id=ctx.request_id)
         except NoBackChannelError:
             raise MCPError(
                 code=INVALID_PARAMS,

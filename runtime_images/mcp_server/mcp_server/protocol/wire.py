@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
-from mcp_types import ClientCapabilities
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_REQUEST, ClientCapabilities
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
@@ -17,7 +18,7 @@ from kit_contracts.errors import problems
 from mcp_server import constants as c
 from mcp_server.caller import Caller, CallerContextError, Identity
 from mcp_server.engine import views
-from mcp_server.store.base import TaskRecord
+from mcp_server.store.base import Progress, TaskRecord
 
 RELATED_TASK_META = "io.modelcontextprotocol/related-task"
 # tasks/get's `_meta`: which run of the task this is (1, then +1 per lost worker; hand-overs count none).
@@ -29,7 +30,29 @@ def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).isoformat().replace("+00:00", "Z")
 
 
-def task_wire(record: TaskRecord, poll_interval_ms: int, modern: bool) -> dict[str, Any]:
+def progress_text(progress: float, total: float | None) -> str:
+    """A progress report without a message of its own, as a status message: "40/100", or "40" with no total."""
+    return f"{_number(progress)}/{_number(total)}" if total else _number(progress)
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.4g}"
+
+
+def status_message(record: TaskRecord, live: Progress | None = None) -> str | None:
+    """What a task says about itself: a working task's latest progress (its message, else "40/100").
+
+    `live` is a fresher report than the store's (the process running the task has it in memory).
+    """
+    if record.status != c.STATUS_WORKING:
+        return record.status_message
+    value, total, message = live or (record.progress, record.total, record.status_message)
+    if message:
+        return message
+    return None if value is None else progress_text(value, total)
+
+
+def task_wire(record: TaskRecord, poll_interval_ms: int, modern: bool, live: Progress | None = None) -> dict[str, Any]:
     """The task object of either era (2026 names its ttl and poll interval in `...Ms`)."""
     wire: dict[str, Any] = {
         "taskId": record.task_id,
@@ -37,8 +60,9 @@ def task_wire(record: TaskRecord, poll_interval_ms: int, modern: bool) -> dict[s
         "createdAt": iso(record.created_at),
         "lastUpdatedAt": iso(max(record.updated_at, record.created_at)),
     }
-    if record.status_message:
-        wire["statusMessage"] = record.status_message
+    message = status_message(record, live)
+    if message:
+        wire["statusMessage"] = message
     if modern:
         wire["ttlMs"] = record.ttl_seconds * 1000
         wire["pollIntervalMs"] = poll_interval_ms
@@ -131,6 +155,23 @@ def current_caller() -> Caller:
     if found is None:
         raise CallerContextError("no caller was resolved for this request")
     return found
+
+
+def caller_refusal(exc: CallerContextError) -> MCPError:
+    """The JSON-RPC error for a request without a usable caller context: -32600 naming the header.
+
+    Every door answers it the same way (tasks/*, a task-capable tools/call, the plain task tools):
+    the request, not its params, is what lacks the caller.
+    """
+    return MCPError(code=INVALID_REQUEST, message=str(exc), data={"header": exc.header} if exc.header else None)
+
+
+def requester() -> Caller:
+    """`current_caller`, or the JSON-RPC error `caller_refusal` says."""
+    try:
+        return current_caller()
+    except CallerContextError as exc:
+        raise caller_refusal(exc) from None
 
 
 def validation_message(tool: str, exc: ValidationError) -> str:

@@ -93,6 +93,11 @@ class TaskRecord:
         return {key: request for key, request in self.input_requests.items() if key not in answered}
 
     @property
+    def tool_error(self) -> bool:
+        """Completed with the tool's own error as its result (`isError`): completed, not failed (SEP-2663)."""
+        return self.status == c.STATUS_COMPLETED and bool((self.result or {}).get("isError"))
+
+    @property
     def wire_status(self) -> str:
         """The status callers see: a working task waiting for an answer is `input_required`."""
         return c.STATUS_INPUT_REQUIRED if self.pending_input else self.status

@@ -28,10 +28,10 @@ from pydantic import BaseModel, Field, ValidationError, create_model
 
 from kit_contracts.errors import problems
 from kit_contracts.handoff import KIND_SANDBOX_ACCOUNT, SandboxAccountRequest, handoff_detail
-from mcp_server.caller import Caller, CallerContextError
+from mcp_server.caller import Caller
 from mcp_server.handoff.emitter import HandoffEmitError, HandoffEmitter
 from mcp_server.logs import log_context
-from mcp_server.protocol.wire import can_elicit, current_caller
+from mcp_server.protocol.wire import can_elicit, requester
 
 logger = logging.getLogger(__name__)
 TOOL_NAME = "request_sandbox_account"
@@ -71,10 +71,7 @@ def describe(request: SandboxAccountRequest) -> str:
 
 
 def _caller(ctx: Context[Any, Any]) -> Caller:
-    try:
-        return current_caller()
-    except CallerContextError as exc:
-        raise ToolError(f"{TOOL_NAME} needs the caller's context: {exc}") from None
+    return requester()  # a JSON-RPC error naming the header when the caller context is not usable
 
 
 @functools.cache

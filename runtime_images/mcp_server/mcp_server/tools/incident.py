@@ -4,6 +4,8 @@ Asks for the service and time window when the call does not give them (elicitati
 scans the log counting error signatures in the window (progress), and asks the
 client's model for a short summary (sampling) where the client offers sampling;
 otherwise the server writes a plain summary from the counts and says so.
+Sampling is deprecated in the 2026-07-28 specification (removal no earlier than
+2027-07-28) and Strands cannot sample: the tool never depends on it.
 
 The questions are SDK resolvers (`Resolve`/`Elicit`/`Sample`), so one declaration
 serves both eras: server-to-client requests inside the call on 2025-11-25
