@@ -8,6 +8,8 @@ VENV := .venv
 UV := $(VENV)/tools/bin/uv
 CDK := node_modules/.bin/cdk
 ENV ?=
+# Where the environment files are (default config/): CONFIG_DIR=config/examples ENV=private
+CONFIG_DIR ?=
 CDK_DEPLOY_FLAGS ?=
 PYTEST_ARGS ?=
 
@@ -22,9 +24,10 @@ help:
 	@echo "make test             install the test environments and run the whole suite"
 	@echo "make deploy ENV=dev   deploy one environment into the current AWS account"
 	@echo "make preview ENV=dev  what a deploy would create (roles, endpoints, cost drivers) and what changed"
+	@echo "                      (CONFIG_DIR=config/examples ENV=private: the example with every feature on)"
 	@echo "make local            run the MCP server and the agent on this machine (SQLite, no AWS resources)"
 	@echo "make kit ARGS='...'   the command-line tool (.venv/client/bin/kit): ask, tasks, approve, preview, ..."
-	@echo "make bench            run the benchmarks under bench/"
+	@echo "make bench            run the benchmarks under bench/ (make bench-env: FastMCP's, for comparison)"
 	@echo "make lint             ruff over the repository"
 
 # ---------------------------------------------------------------- environments
@@ -48,6 +51,8 @@ $(eval $(call venv_rule,mcp,runtime_images/mcp_server/requirements.txt tests/mcp
 $(eval $(call venv_rule,agent,runtime_images/agent/requirements.txt tests/agent/requirements.txt))
 # The handoff tests synthesize the workflow, so this one also has the CDK app's packages.
 $(eval $(call venv_rule,lambdas,requirements.txt lambdas/requirements.txt tests/lambdas/requirements.txt))
+# The benchmarks' second baseline: FastMCP with fastmcp-tasks (it cannot share the kit's environment).
+$(eval $(call venv_rule,bench-fastmcp,bench/requirements-fastmcp.txt))
 
 # The command-line tool `kit`, installed editable from client/ (its operator commands import
 # lambdas/ and stacks/ from this checkout), with its tests' packages.
@@ -77,7 +82,7 @@ synth: $(VENV)/cdk/.installed $(CDK)
 	@# run's, and cfn-lint and the preview read every template in cdk.out/.
 	rm -rf cdk.out
 	@# '**' selects the stacks inside every Stage, so cdk-nag findings fail the synth.
-	$(CDK) synth --quiet $(if $(ENV),-c env=$(ENV)) '**'
+	$(CDK) synth --quiet $(if $(ENV),-c env=$(ENV)) $(if $(CONFIG_DIR),-c config_dir=$(CONFIG_DIR)) '**'
 	@echo "templates in cdk.out/:" && ls cdk.out/assembly-*/*.template.json
 
 .PHONY: preview
@@ -118,15 +123,25 @@ kit: $(VENV)/client/.installed
 	@$(VENV)/client/bin/kit $(ARGS)
 
 # ---------------------------------------------------------------- other
-.PHONY: bench bench-synth bench-mcp
-bench: bench-synth bench-mcp
+.PHONY: bench bench-synth bench-mcp bench-env bench-agent bench-store
+bench: bench-synth bench-mcp bench-agent bench-store
+
+bench-env: $(VENV)/bench-fastmcp/.installed
 
 bench-synth: $(VENV)/cdk/.installed $(CDK)
 	$(VENV)/cdk/bin/python bench/synth.py
 
-bench-mcp: $(VENV)/mcp/.installed
-	$(VENV)/mcp/bin/python bench/mcp_tasks.py
-	$(VENV)/mcp/bin/python bench/mcp_cold_start.py
+bench-mcp: $(VENV)/mcp/.installed $(VENV)/bench-fastmcp/.installed
+	$(VENV)/mcp/bin/python bench/mcp_tasks.py --fastmcp-python $(VENV)/bench-fastmcp/bin/python
+	$(VENV)/mcp/bin/python bench/mcp_cold_start.py --fastmcp-python $(VENV)/bench-fastmcp/bin/python
+
+# Task-store writes per task-hour, by kind, and their DynamoDB write units (docs/performance.md).
+bench-store: $(VENV)/mcp/.installed
+	$(VENV)/mcp/bin/python bench/store_cost.py
+
+# The agent's cold start against a bare BedrockAgentCoreApp; agent+mcp talks to the kit's MCP server.
+bench-agent: $(VENV)/agent/.installed $(VENV)/mcp/.installed
+	$(VENV)/agent/bin/python bench/agent_cold_start.py
 
 .PHONY: lint cfn-lint
 cfn-lint: $(VENV)/infra-test/.installed

@@ -3,9 +3,11 @@
     python -m stacks.preview [ENV ...] [--outdir cdk.out] [--state-dir .local/preview] [--json] [--no-save]
 
 Per environment (a Stage of the cloud assembly): resources by type; every IAM role with who
-assumes it and each grant's actions and resources; public endpoints; and the cost drivers
-(runtimes and their lifecycle, memory expiry and strategies, DynamoDB billing and indexes, S3
-lifecycle, log retention, functions and workflows, alarms, schedules). The last preview of each
+assumes it and each grant's actions and resources; public endpoints (invoke URLs, each runtime
+endpoint and the version it follows, a gateway with its authorizer and target); and the cost
+drivers (runtimes with their lifecycle, network and VPC ids, inbound auth and tracing; memory
+expiry and strategies; DynamoDB billing and indexes, S3 lifecycle, log retention, functions and
+workflows, alarms, schedules). The last preview of each
 environment is kept in the state directory, and the next one lists what was added, removed or
 changed. `make preview` synthesizes first; `kit preview` is the same from the command-line tool.
 
@@ -284,22 +286,63 @@ def _runtime(props: dict[str, Any], stack: Stack, logical_id: str, names: Names)
     lifecycle = props.get("LifecycleConfiguration") or {}
     idle = lifecycle.get("IdleRuntimeSessionTimeout")
     lifetime = lifecycle.get("MaxLifetime")
-    jwt = ((props.get("AuthorizerConfiguration") or {}).get("CustomJWTAuthorizer") or {}).get("DiscoveryUrl")
-    auth = f"JWT ({names.text(jwt, stack)})" if jwt else "IAM (SigV4)"
-    network = (props.get("NetworkConfiguration") or {}).get("NetworkMode", "PUBLIC")
     line = (
         f"{props.get('ProtocolConfiguration', 'HTTP')}, idle timeout "
         f"{f'{idle} s' if idle is not None else 'default (900 s)'}, max lifetime "
-        f"{f'{lifetime} s' if lifetime is not None else 'default (28800 s)'}, network {network}, inbound auth {auth}"
+        f"{f'{lifetime} s' if lifetime is not None else 'default (28800 s)'}, {_network(props, stack, names)}, "
+        f"inbound auth {_inbound_auth(props, stack, names)}, {_tracing(props, stack, logical_id)}"
     )
     return "runtimes", names.text(props.get("AgentRuntimeName", logical_id), stack), line
+
+
+def _network(props: dict[str, Any], stack: Stack, names: Names) -> str:
+    """`network PUBLIC`, or `network VPC (subnets ...; security groups ...)`: where the runtime's interfaces go."""
+    network = props.get("NetworkConfiguration") or {}
+    mode = network.get("NetworkMode", "PUBLIC")
+    config = network.get("NetworkModeConfig") or {}
+    ids = [
+        f"{label} {', '.join(names.parts(config[key], stack))}"
+        for key, label in (("Subnets", "subnets"), ("SecurityGroups", "security groups"))
+        if config.get(key)
+    ]
+    return f"network {mode}" + (f" ({'; '.join(ids)})" if ids else "")
+
+
+def _inbound_auth(props: dict[str, Any], stack: Stack, names: Names) -> str:
+    """A runtime's or a gateway's authorizer: the identity provider and whom it admits."""
+    jwt = (props.get("AuthorizerConfiguration") or {}).get("CustomJWTAuthorizer") or {}
+    kind = props.get("AuthorizerType")  # a gateway's; a runtime has none and is IAM without a JWT authorizer
+    if not jwt:
+        return kind or "IAM (SigV4)"
+    admits = [
+        f"{label} {', '.join(names.parts(jwt[key], stack))}"
+        for key, label in (("AllowedClients", "clients"), ("AllowedAudience", "audience"))
+        if jwt.get(key)
+    ]
+    detail = "; ".join([names.text(jwt.get("DiscoveryUrl"), stack), *admits])
+    return f"{kind or 'JWT'} ({detail})"
+
+
+def _tracing(props: dict[str, Any], stack: Stack, logical_id: str) -> str:
+    """ADOT in the container (its switch variable) and the platform's spans delivered to X-Ray (a TRACES source)."""
+    adot = (props.get("EnvironmentVariables") or {}).get("AGENT_OBSERVABILITY_ENABLED") == "true"
+    xray = any(
+        resource["Type"] == "AWS::Logs::DeliverySource"
+        and (resource.get("Properties") or {}).get("LogType") == "TRACES"
+        and (resource.get("Properties") or {}).get("ResourceArn") == {"Fn::GetAtt": [logical_id, "AgentRuntimeArn"]}
+        for resource in stack.resources.values()
+    )
+    parts = [part for part, on in (("ADOT in the container", adot), ("platform spans to X-Ray", xray)) if on]
+    return f"tracing on ({', '.join(parts)})" if parts else "tracing off"
 
 
 def _memory(props: dict[str, Any], stack: Stack, logical_id: str, names: Names) -> tuple[str, str, str]:
     strategies = []
     for strategy in props.get("MemoryStrategies") or []:
         for kind, body in strategy.items():
-            strategies.append(f"{kind.removesuffix('MemoryStrategy')} {body.get('Name', '')}".strip())
+            namespaces = ", ".join(names.parts(body.get("Namespaces") or [], stack))
+            strategy_line = f"{kind.removesuffix('MemoryStrategy')} {body.get('Name', '')}".strip()
+            strategies.append(f"{strategy_line} ({namespaces})" if namespaces else strategy_line)
     kept = props.get("EventExpiryDuration")
     line = f"events expire after {_days(kept)}" if kept is not None else "events expire after the default (90 days)"
     line += f"; strategies: {', '.join(strategies) if strategies else 'none (short-term events only)'}"
@@ -420,10 +463,30 @@ def _rule(props: dict[str, Any], stack: Stack, logical_id: str, names: Names) ->
 
 
 def _gateway(props: dict[str, Any], stack: Stack, logical_id: str, names: Names) -> tuple[str, str, str]:
-    jwt = ((props.get("AuthorizerConfiguration") or {}).get("CustomJWTAuthorizer") or {}).get("DiscoveryUrl")
-    auth = props.get("AuthorizerType", "?") + (f" ({names.text(jwt, stack)})" if jwt else "")
     name = names.text(props.get("Name", logical_id), stack)
-    return "endpoints", f"gateway {name}", f"AgentCore Gateway, public, inbound auth {auth}"
+    url = names.text({"Fn::GetAtt": [logical_id, "GatewayUrl"]}, stack)
+    protocol = props.get("ProtocolType")
+    line = (
+        f"AgentCore Gateway{f' ({protocol})' if protocol else ''}, public at {url}, "
+        f"inbound auth {_inbound_auth(props, stack, names)}"
+    )
+    return "endpoints", f"gateway {name}", line
+
+
+def _gateway_target(props: dict[str, Any], stack: Stack, logical_id: str, names: Names) -> tuple[str, str, str]:
+    """Where a gateway sends its calls, and with which credentials."""
+    configuration = props.get("TargetConfiguration") or {}
+    runtime = (configuration.get("Http") or {}).get("AgentcoreRuntime")
+    if runtime is not None:
+        qualifier = names.text(runtime.get("Qualifier", "DEFAULT"), stack)
+        target = f"endpoint {qualifier} of {names.text(runtime.get('Arn'), stack)}"
+    else:
+        target = names.text(configuration, stack)
+    credentials = ", ".join(
+        str(c.get("CredentialProviderType", "?")) for c in props.get("CredentialProviderConfigurations") or []
+    )
+    line = f"{names.text(props.get('Name', logical_id), stack)} -> {target}, outbound {credentials or 'no credentials'}"
+    return "endpoints", f"gateway target {names.path(stack, logical_id)}", line
 
 
 def _function_url(props: dict[str, Any], stack: Stack, logical_id: str, names: Names) -> tuple[str, str, str]:
@@ -433,13 +496,25 @@ def _function_url(props: dict[str, Any], stack: Stack, logical_id: str, names: N
 def _runtime_endpoint(props: dict[str, Any], stack: Stack, logical_id: str, names: Names) -> tuple[str, str, str]:
     runtime = names.text(props.get("AgentRuntimeId"), stack)
     name = names.text(props.get("Name", logical_id), stack)
-    return "endpoints", f"runtime endpoint {names.path(stack, logical_id)}", f"{name} of {runtime}"
+    version = props.get("AgentRuntimeVersion")
+    if isinstance(version, dict) and "AgentRuntimeVersion" in json.dumps(version.get("Fn::GetAtt")):
+        # The runtime's current version: each deploy that creates a version moves the endpoint to it.
+        follows = "follows each deployed version"
+    elif isinstance(version, str | int):
+        # A literal never changes in the template, so CloudFormation never moves the endpoint again.
+        follows = f"starts at version {version}; only `python -m stacks.release promote` moves it"
+    elif version is None:
+        follows = "no version set"
+    else:
+        follows = f"version {names.text(version, stack)}"
+    return "endpoints", f"runtime endpoint {names.path(stack, logical_id)}", f"{name} of {runtime}, {follows}"
 
 
 DESCRIBERS = {
     "AWS::BedrockAgentCore::Runtime": _runtime,
     "AWS::BedrockAgentCore::RuntimeEndpoint": _runtime_endpoint,
     "AWS::BedrockAgentCore::Gateway": _gateway,
+    "AWS::BedrockAgentCore::GatewayTarget": _gateway_target,
     "AWS::BedrockAgentCore::Memory": _memory,
     "AWS::DynamoDB::Table": _table,
     "AWS::DynamoDB::GlobalTable": _table,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from aws_cdk import Aws
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 
 
@@ -71,3 +72,24 @@ def grant_objects(grantee: iam.IGrantable, bucket: s3.IBucket, actions: Sequence
                 },
             )
         )
+
+
+def grant_secret_value(grantee: iam.IGrantable, secret_arn: str, key: kms.IKey) -> None:
+    """GetSecretValue on one secret, and its key's Decrypt through Secrets Manager for that secret.
+
+    Unlike ``Secret.grant_read`` this writes only the grantee's policy: the key lives in another
+    stack, and a key-policy grant would make that stack depend on this one.
+    """
+    iam.Grant.add_to_principal(grantee=grantee, actions=["secretsmanager:GetSecretValue"], resource_arns=[secret_arn])
+    grantee.grant_principal.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["kms:Decrypt"],
+            resources=[key.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"secretsmanager.{Aws.REGION}.amazonaws.com",
+                    "kms:EncryptionContext:SecretARN": secret_arn,
+                }
+            },
+        )
+    )

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from aws_cdk import Aws
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_events as events
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from kit_contracts.context import IDENTITY_JWT, IDENTITY_RUNTIME_USER
 from stacks.config import IamAuth, JwtAuth, McpServerSettings, QuotaSettings
+from stacks.constructs.grants import grant_secret_value
 from stacks.constructs.memory import AgentMemory
 from stacks.constructs.results_bucket import ResultsBucket
 from stacks.constructs.runtime import KitRuntime, RuntimeOptions
@@ -36,6 +38,26 @@ class McpServerRuntime(KitRuntime):
         handoff_bus: events.IEventBus,
         options: RuntimeOptions,
     ) -> None:
+        # The key that seals multi-round-trip requestState: one for every session's server, since a
+        # client's next round may reach another microVM. Read on the first round that needs it.
+        # The L1: the L2 Secret also writes a statement into the key's policy, in the stack that owns
+        # the key; IAM delegation already lets this runtime's role use it (grant_secret_value).
+        request_state_key = secretsmanager.CfnSecret(
+            scope,
+            f"{construct_id}RequestStateKey",
+            description="Seals the MCP server's multi-round-trip requestState (shared by its sessions)",
+            kms_key_id=options.encryption_key.key_arn,
+            generate_secret_string=secretsmanager.CfnSecret.GenerateSecretStringProperty(
+                password_length=64, exclude_punctuation=True
+            ),
+        )
+        request_state_key.apply_removal_policy(options.removal_policy)
+        acknowledge(
+            request_state_key,
+            "AwsSolutions-SMG4",
+            "No scheduled rotation: rotating invalidates the questions in flight (their state lives at most 10 "
+            "minutes); replace the secret to rotate (docs/operating.md).",
+        )
         super().__init__(
             scope,
             construct_id,
@@ -62,6 +84,7 @@ class McpServerRuntime(KitRuntime):
                 "QUOTA_RUNNING_TASKS": str(quotas.running_tasks),
                 "QUOTA_TASKS_PER_MINUTE": str(quotas.tasks_per_minute),
                 "QUOTA_RESULT_BYTES_PER_DAY": str(quotas.result_bytes_per_day),
+                "REQUEST_STATE_SECRET_ARN": request_state_key.ref,
             },
             options=options,
         )
@@ -77,6 +100,8 @@ class McpServerRuntime(KitRuntime):
             "per large task result, named by the task.",
         )
         handoff_bus.grant_put_events_to(self.runtime)
+        self.request_state_key = request_state_key
+        grant_secret_value(self.runtime, request_state_key.ref, options.encryption_key)
 
 
 def _caller_identity(auth: IamAuth | JwtAuth) -> dict[str, str]:

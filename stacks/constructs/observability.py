@@ -41,8 +41,10 @@ def traces_markdown(tracing: bool) -> str:
 
 
 def lost_work_threshold_seconds(sweep_interval: Duration) -> int:
-    """How stale an expired lease may get before it pages: three missed sweeps and a lease."""
-    return max(LOST_WORK_FLOOR_SECONDS, 3 * int(sweep_interval.to_seconds()) + TASK_LEASE_SECONDS)
+    """How stale an expired lease may get before it pages: three missed sweeps and two leases (a sweep
+    first sees a lease up to two leases after it ran out: the task table's sweep index moves on a grid
+    two leases wide, so that renewals do not write it)."""
+    return max(LOST_WORK_FLOOR_SECONDS, 3 * int(sweep_interval.to_seconds()) + 2 * TASK_LEASE_SECONDS)
 
 
 class Observability(Construct):

@@ -34,7 +34,7 @@ CODE_EXCLUDE = ["Dockerfile", "requirements.txt", ".dockerignore", "**/__pycache
 TIMEOUT = Duration.minutes(5)
 # The lease a task's worker renews: the MCP server's TASK_LEASE_SECONDS default, which no
 # environment overrides (tests/infra/test_runtime_env_contract.py checks both deployables agree).
-TASK_LEASE_SECONDS = 30
+TASK_LEASE_SECONDS = 60
 
 
 def powertools_layer_arn() -> str:

@@ -16,18 +16,22 @@ from constructs import Construct
 from stacks.constructs.grants import grant_table_items
 
 PARTITION_KEY = "task_id"
-OWNER_INDEX = "by_owner"
+# Both indexes project keys only: a write reaches an index only when an item enters or leaves
+# it or its index key changes, so a lease renewal or a progress report writes the table alone
+# (with ``ALL`` each one was also written to both indexes). Readers fetch the items by key.
+OWNER_INDEX = "by_owner_keys"
 OWNER_INDEX_PARTITION_KEY = "owner"
 OWNER_INDEX_SORT_KEY = "created_at"
-LEASE_INDEX = "by_lease"
+SWEEP_INDEX = "by_sweep"
 # Sparse index: only items with pending work carry ``lease_state`` (running tasks, and
 # finished ones whose memory event is still to be written), so the sweeper that
-# recovers lost workers reads just those.
-LEASE_INDEX_PARTITION_KEY = "lease_state"
-LEASE_INDEX_SORT_KEY = "lease_expires_at"
+# recovers lost workers reads just those. ``sweep_at`` is when to look: a running task's
+# moves on a coarse grid past its lease's end, not with every renewal.
+SWEEP_INDEX_PARTITION_KEY = "lease_state"
+SWEEP_INDEX_SORT_KEY = "sweep_at"
 TTL_ATTRIBUTE = "expires_at"
 # What the MCP server's DynamoDB store calls on the table (no Scan: the sweeper queries
-# the sparse lease index and expiry is DynamoDB TTL's job).
+# the sparse sweep index and expiry is DynamoDB TTL's job).
 TASK_STORE_ACTIONS = (
     "GetItem",
     "BatchGetItem",
@@ -41,10 +45,10 @@ TASK_STORE_ACTIONS = (
 )
 
 # What the scheduled sweeper's sweep calls (engine/sweeper.py, store/dynamodb_recovery.py): Query
-# on the lease index for expired leases and overdue publications; GetItem and UpdateItem to take
-# a task over, end it and clear its publication. Ending a task is a transaction of Updates (the
-# task and its owner's counters, which ADD creates): no PutItem, no ConditionCheckItem. It never
-# creates a task, so it holds neither.
+# on the sweep index for expired leases and overdue publications; GetItem to read each one found
+# (the index holds keys only) and UpdateItem to take a task over, end it and clear its
+# publication. Ending a task is a transaction of Updates (the task and its owner's counters,
+# which ADD creates): no PutItem, no ConditionCheckItem. It never creates a task, so it holds neither.
 SWEEPER_ACTIONS = ("GetItem", "UpdateItem")
 
 
@@ -77,18 +81,19 @@ class TaskTable(Construct):
         )
         for index_name, partition_key, sort_key in (
             (OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY),
-            (LEASE_INDEX, LEASE_INDEX_PARTITION_KEY, LEASE_INDEX_SORT_KEY),
+            (SWEEP_INDEX, SWEEP_INDEX_PARTITION_KEY, SWEEP_INDEX_SORT_KEY),
         ):
             self.table.add_global_secondary_index(
                 index_name=index_name,
                 partition_key=dynamodb.Attribute(name=partition_key, type=dynamodb.AttributeType.STRING),
                 sort_key=dynamodb.Attribute(name=sort_key, type=dynamodb.AttributeType.NUMBER),
+                projection_type=dynamodb.ProjectionType.KEYS_ONLY,
             )
 
     def grant_task_access(self, grantee: iam.IGrantable) -> None:
         """What the MCP server's store needs: its item actions and Query on both indexes."""
-        grant_table_items(grantee, self.table, TASK_STORE_ACTIONS, query_indexes=(OWNER_INDEX, LEASE_INDEX))
+        grant_table_items(grantee, self.table, TASK_STORE_ACTIONS, query_indexes=(OWNER_INDEX, SWEEP_INDEX))
 
     def grant_sweep_access(self, grantee: iam.IGrantable) -> None:
-        """What the scheduled sweeper needs: its item actions and Query on the lease index only."""
-        grant_table_items(grantee, self.table, SWEEPER_ACTIONS, query_indexes=(LEASE_INDEX,))
+        """What the scheduled sweeper needs: its item actions and Query on the sweep index only."""
+        grant_table_items(grantee, self.table, SWEEPER_ACTIONS, query_indexes=(SWEEP_INDEX,))

@@ -61,6 +61,22 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     return Synthesized(stages=stages, assembly=assembly, outdir=outdir)
 
 
+# The example with every optional feature on (VPC, gateway, tracing, all memory strategies, manual
+# promotion). Not a shipped environment: config/examples/ is not config/, so `make synth` skips it.
+EXAMPLES_DIR = ROOT / "config" / "examples"
+EXAMPLE = "private"
+
+
+@pytest.fixture(scope="session")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
+    """config/examples/private.yaml synthesized the way `make synth CONFIG_DIR=config/examples` does, with cdk-nag."""
+    outdir = tmp_path_factory.mktemp("example.out")
+    app = make_app(outdir, env=EXAMPLE, config_dir=str(EXAMPLES_DIR))
+    stages = {stage.stage_name: stage for stage in build(app)}
+    assembly = app.synth()  # raises ValidationFailed if cdk-nag finds anything unacknowledged
+    return Synthesized(stages=stages, assembly=assembly, outdir=outdir)
+
+
 @pytest.fixture(scope="session")
 def codebuild_stage(tmp_path_factory: pytest.TempPathFactory) -> tuple[KitStage, Path, cdk.cx_api.CloudAssembly]:
     """dev with images.build: codebuild (no shipped environment builds on CodeBuild)."""

@@ -122,9 +122,9 @@ def test_lost_work_alarm_fires_when_an_expired_lease_outlives_three_sweeps_and_a
 def test_lost_work_threshold_follows_the_sweep_interval() -> None:
     from aws_cdk import Duration
 
-    # Every minute: 3 x 60 s + a 30 s lease is under the 5-minute floor.
+    # Every minute: 3 x 60 s + two 60 s leases (the sweep index's grid) is the 5-minute floor.
     assert lost_work_threshold_seconds(Duration.minutes(1)) == 300
-    assert lost_work_threshold_seconds(Duration.minutes(15)) == 3 * 900 + 30
+    assert lost_work_threshold_seconds(Duration.minutes(15)) == 3 * 900 + 2 * 60
 
 
 def test_a_slow_schedule_widens_the_sweepers_alarm_periods(tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_a_slow_schedule_widens_the_sweepers_alarm_periods(tmp_path: Path) -> No
         for n, r in Template.from_stack(stage.observability).find_resources("AWS::CloudWatch::Alarm").items()
     }
     (lost,) = [p for n, p in found.items() if n.startswith("ObservabilityLostWorkUnclaimed")]
-    assert (lost["Period"], lost["Threshold"]) == (900, 2730)
+    assert (lost["Period"], lost["Threshold"]) == (900, 3 * 900 + 2 * 60)
     (errors,) = [p for n, p in found.items() if n.startswith("ObservabilitySweeperErrors")]
     assert errors["Period"] == 900
 

@@ -1,5 +1,6 @@
 """`make preview` over the session's synthesized assembly: each section names the resources it should, and a
-second preview of a changed template reports the change."""
+second preview of a changed template reports the change. The example environment (config/examples/private.yaml)
+shows what no shipped one has: the gateway, VPC mode, and a pinned endpoint beside its candidate."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import Any
 import pytest
 
 from stacks import preview
-from tests.infra.conftest import Synthesized
+from stacks.config import EnvironmentConfig, JwtAuth, load_environment, load_file
+from stacks.constructs.gateway import JWT_PASSTHROUGH, TARGET_NAME, gateway_name
+from stacks.constructs.memory import STRATEGIES
+from tests.infra.conftest import EXAMPLE, EXAMPLES_DIR, Synthesized
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +70,26 @@ def test_public_endpoints_are_the_invoke_urls(previews: dict[str, Any]) -> None:
         "/invocations?qualifier="
     )
     assert "Runtimes output McpServerInvokeUrl" in endpoints
-    assert not any(key.startswith("gateway ") for key in endpoints)  # the kit deploys no gateway
+    assert not any(key.startswith("gateway ") for key in endpoints)  # dev has no gateway (the example has)
+    # on_deploy: one endpoint per runtime, which each deploy moves to the new version.
+    for runtime in ("AgentRuntime", "McpServerRuntime"):
+        assert endpoints[f"runtime endpoint Runtimes/{runtime}Endpointlive"] == (
+            f"live of <Runtimes/{runtime}>.AgentRuntimeId, follows each deployed version"
+        )
+    assert not any("candidate" in key for key in endpoints)
+
+
+def test_shipped_runtimes_show_network_auth_and_tracing(previews: dict[str, Any]) -> None:
+    for env, tracing in (
+        ("dev", "tracing off"),
+        ("prod", "tracing on (ADOT in the container, platform spans to X-Ray)"),
+    ):
+        config = load_environment(env)
+        runtimes = previews[env][1]["runtimes"]
+        for name in (config.agent.name, config.mcp_server.name):
+            assert ", network PUBLIC, " in runtimes[name] and runtimes[name].endswith(f", {tracing}")
+    dev = load_environment("dev")
+    assert ", inbound auth IAM (SigV4), " in previews["dev"][1]["runtimes"][dev.agent.name]
 
 
 def test_cost_drivers_are_read_from_the_templates(previews: dict[str, Any], synthesized: Synthesized) -> None:
@@ -80,7 +103,10 @@ def test_cost_drivers_are_read_from_the_templates(previews: dict[str, Any], synt
     (memory,) = resources(synthesized, "dev", "AWS::BedrockAgentCore::Memory").values()
     assert f"after {memory['Properties']['EventExpiryDuration']} days" in found["memory"][memory["Properties"]["Name"]]
     task_table = found["tables"]["Stateful/TaskStoreTable"]
-    assert task_table.startswith("on demand (PAY_PER_REQUEST)") and "by_owner (owner, created_at; ALL)" in task_table
+    assert (
+        task_table.startswith("on demand (PAY_PER_REQUEST)")
+        and "by_owner_keys (owner, created_at; KEYS_ONLY)" in task_table
+    )
     assert "ExpireResults: expire after" in found["buckets"]["Stateful/ResultsBucket"]
     for group in resources(synthesized, "dev", "AWS::Logs::LogGroup").values():
         name = group["Properties"]["LogGroupName"]
@@ -141,3 +167,85 @@ def test_text_and_errors(synthesized: Synthesized, tmp_path: Path, capsys: pytes
     assert "qa not synthesized" in capsys.readouterr().err
     assert preview.main(["--outdir", str(tmp_path / "empty"), "--state-dir", str(tmp_path)]) == 2
     assert "run `make synth` first" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the example: every optional feature on
+@pytest.fixture(scope="module")
+def example_config() -> EnvironmentConfig:
+    return load_file(EXAMPLES_DIR / f"{EXAMPLE}.yaml")
+
+
+@pytest.fixture(scope="module")
+def example_preview(example: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> preview.Preview:
+    ((_, _, found, _, _),) = preview.run(example.outdir, [EXAMPLE], tmp_path_factory.mktemp("example-previews"))
+    return found
+
+
+def test_the_gateway_is_a_public_endpoint_with_its_authorizer_and_target(
+    example_preview: preview.Preview, example_config: EnvironmentConfig
+) -> None:
+    auth = example_config.auth
+    assert isinstance(auth, JwtAuth)
+    endpoints = example_preview["endpoints"]
+    assert endpoints[f"gateway {gateway_name(EXAMPLE)}"] == (
+        "AgentCore Gateway, public at <Runtimes/Gateway>.GatewayUrl, inbound auth CUSTOM_JWT "
+        f"({auth.discovery_url}; clients {', '.join(auth.allowed_clients)})"
+    )
+    assert endpoints["gateway target Runtimes/GatewayMcpServerTarget"] == (
+        f"{TARGET_NAME} -> endpoint {example_config.release.endpoint} of <Runtimes/McpServerRuntime>.AgentRuntimeArn, "
+        f"outbound {JWT_PASSTHROUGH}"
+    )
+    assert endpoints["Runtimes output McpGatewayUrl"] == "<Runtimes/Gateway>.GatewayUrl"
+
+
+def test_each_runtime_shows_its_network_mode_vpc_ids_auth_and_tracing(
+    example_preview: preview.Preview, example_config: EnvironmentConfig
+) -> None:
+    network = example_config.network
+    for name in (example_config.agent.name, example_config.mcp_server.name):
+        line = example_preview["runtimes"][name]
+        assert (
+            f", network VPC (subnets {', '.join(network.subnet_ids)}; "
+            f"security groups {', '.join(network.security_group_ids)}), " in line
+        )
+        assert ", inbound auth JWT (" in line
+        assert line.endswith(", tracing on (ADOT in the container, platform spans to X-Ray)")
+
+
+def test_each_endpoint_shows_the_version_it_follows(
+    example_preview: preview.Preview, example_config: EnvironmentConfig
+) -> None:
+    live, candidate = example_config.release.endpoint, example_config.release.candidate_endpoint
+    endpoints = example_preview["endpoints"]
+    for runtime in ("AgentRuntime", "McpServerRuntime"):
+        assert endpoints[f"runtime endpoint Runtimes/{runtime}Endpoint{live}"] == (
+            f"{live} of <Runtimes/{runtime}>.AgentRuntimeId, starts at version 1; "
+            "only `python -m stacks.release promote` moves it"
+        )
+        assert endpoints[f"runtime endpoint Runtimes/{runtime}Endpoint{candidate.replace('_', '')}"] == (
+            f"{candidate} of <Runtimes/{runtime}>.AgentRuntimeId, follows each deployed version"
+        )
+
+
+def test_memory_shows_each_strategy_and_its_namespaces(
+    example_preview: preview.Preview, example_config: EnvironmentConfig
+) -> None:
+    memory = example_config.memory
+    # The CloudFormation property each strategy renders, <Kind>MemoryStrategy, shown as <Kind>.
+    kinds = {"semantic": "Semantic", "user_preference": "UserPreference", "summary": "Summary"}
+    shown = ", ".join(
+        f"{kinds[name]} {STRATEGIES[name].name} ({STRATEGIES[name].namespace})" for name in memory.strategies
+    )
+    assert example_preview["memory"][memory.name] == (
+        f"events expire after {memory.event_expiry_days} days; strategies: {shown}"
+    )
+
+
+def test_make_preview_prints_the_example(
+    example: Synthesized, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What `make preview CONFIG_DIR=config/examples ENV=private` prints after its synth."""
+    assert preview.main([EXAMPLE, "--outdir", str(example.outdir), "--state-dir", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"== {EXAMPLE}: {EXAMPLE}/Stateful, {EXAMPLE}/Handoff, {EXAMPLE}/Runtimes, ")
+    assert f"\n  gateway {gateway_name(EXAMPLE)}" in text and "gateway target Runtimes/GatewayMcpServerTarget" in text

@@ -28,6 +28,7 @@ DEPLOY_TIME_VALUES = {
     "MCP_RUNTIME_URL": "https://bedrock-agentcore.eu-west-1.amazonaws.com/runtimes/arn%3A.../invocations?qualifier=live",
     "MCP_RUNTIME_ARN": "arn:aws:bedrock-agentcore:eu-west-1:123456789012:runtime/kit_dev_mcp_server-AbCdE12345",
     "RESULTS_BUCKET": "dev-stateful-resultsbucket46167c27-abcdefghijkl",
+    "REQUEST_STATE_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:McpServerRequestStateKey-AbCdEf",
 }
 # Read by a library, not by the deployable's settings: the Powertools layer, and the AWS Distro for
 # OpenTelemetry with the container command that starts it (stacks/constructs/tracing.py).
@@ -142,6 +143,7 @@ def test_the_check_fails_on_a_variable_nobody_reads_and_on_a_missing_one() -> No
         "HANDOFF_BUS_NAME": "b",
         "KIT_ENVIRONMENT": "dev",
         "CALLER_IDENTITY": "runtime-user-id",
+        "REQUEST_STATE_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:k-AbCdEf",
     }
     check(settings, deployed, "sample")
     with pytest.raises(AssertionError, match="MCP_RUNTIME_ARN"):

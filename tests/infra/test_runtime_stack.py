@@ -264,7 +264,17 @@ def test_mcp_server_writes_memory_events_and_uses_its_table_only(synthesized) ->
     assert granted["events:PutEvents"] == [
         {"Fn::ImportValue": "dev-Handoff:ExportsOutputFnGetAttHandoffBusB231BF73ArnD1376914"}
     ]
-    assert {a.split(":")[0] for a in granted} == {"bedrock-agentcore", "dynamodb", "kms", "events", "s3"}
+    assert {a.split(":")[0] for a in granted} == {
+        "bedrock-agentcore",
+        "dynamodb",
+        "kms",
+        "events",
+        "s3",
+        "secretsmanager",
+    }
+    # The requestState key: its own secret only, decrypted through Secrets Manager for that secret only.
+    [secret] = granted["secretsmanager:GetSecretValue"]
+    assert "RequestStateKey" in json.dumps(secret)
     assert not any(a == "bedrock-agentcore:InvokeAgentRuntime" or a.startswith("bedrock:") for a in granted)
 
 

@@ -1,5 +1,6 @@
-"""Readable JSON snapshots of every environment's templates; asset hashes normalised so a
-code edit in an image does not churn them. Update with `make test PYTEST_ARGS=--snapshot-update`."""
+"""Readable JSON snapshots of every environment's templates and the example's (config/examples/private.yaml);
+asset hashes normalised so a code edit in an image does not churn them. Update with
+`make test PYTEST_ARGS=--snapshot-update`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 
 import pytest
 from syrupy.extensions.json import JSONSnapshotExtension
+
+from tests.infra.conftest import EXAMPLE
 
 HASH = re.compile(r"[0-9a-f]{64}")
 
@@ -26,3 +29,10 @@ def snapshot_json(snapshot):
 @pytest.mark.parametrize("stack", ["stateful", "handoff", "runtimes", "observability"])
 def test_template_snapshot(synthesized, snapshot_json, env: str, stack: str) -> None:
     assert normalise(synthesized.template_json(env, stack)) == snapshot_json
+
+
+# The example with every optional feature on (config/examples/private.yaml): the VPC, the gateway,
+# tracing, all memory strategies and manual promotion are in no shipped environment.
+@pytest.mark.parametrize("stack", ["stateful", "handoff", "runtimes", "observability"])
+def test_example_template_snapshot(example, snapshot_json, stack: str) -> None:
+    assert normalise(example.template_json(EXAMPLE, stack)) == snapshot_json

@@ -281,8 +281,20 @@ def test_task_table_schema(synthesized) -> None:
                                 {"AttributeName": task_table.OWNER_INDEX_PARTITION_KEY, "KeyType": "HASH"},
                                 {"AttributeName": task_table.OWNER_INDEX_SORT_KEY, "KeyType": "RANGE"},
                             ],
+                            # Keys only: renewals and progress reports change no key, so no index write.
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
                         }
-                    )
+                    ),
+                    Match.object_like(
+                        {
+                            "IndexName": task_table.SWEEP_INDEX,
+                            "KeySchema": [
+                                {"AttributeName": task_table.SWEEP_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+                                {"AttributeName": task_table.SWEEP_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
+                        }
+                    ),
                 ]
             ),
         },

@@ -113,9 +113,9 @@ def test_its_role_holds_exactly_the_sweeps_needs(synthesized, env: str) -> None:
     assert set(actions) == expected
     table = json.dumps(actions["dynamodb:GetItem"])
     assert "TaskStoreTable" in table and actions["dynamodb:GetItem"] == actions["dynamodb:UpdateItem"]
-    # Query on the lease index only: not the table, not the owner index.
+    # Query on the sweep index only: not the table, not the owner index.
     (query,) = actions["dynamodb:Query"]
-    assert json.dumps(query).endswith('"/index/by_lease"]]}')
+    assert json.dumps(query).endswith('"/index/by_sweep"]]}')
     assert "AgentMemory" in json.dumps(actions["bedrock-agentcore:CreateEvent"])
     for statement in statements(synthesized, env, ROLE_POLICY):
         if any(a.startswith("kms:") for a in _list(statement["Action"])):

@@ -156,7 +156,7 @@ async def test_a_burst_of_throttled_renewals_is_ridden_out(
 ) -> None:
     server, store, _, data = rig
     store.error = lambda name: throttled("UpdateItem")
-    store.fail("heartbeat_many", 2)
+    store.fail("renew", 2)
     task_id = await start(server, "quick", {"steps": 10})
     row = await until(lambda: (r := stored(data, task_id))["status"] != c.STATUS_WORKING and r)
     assert row["status"] == c.STATUS_COMPLETED and row["progress"] == row["total"] == 10
@@ -169,7 +169,7 @@ async def test_a_store_that_keeps_refusing_renewals_makes_the_server_say_so(
 ) -> None:
     server, store, _, data = rig
     task_id = await start(server, "quick", {"steps": 400})
-    store.fail("heartbeat_many")
+    store.fail("renew")
     ping = server.mcp_url.replace("/mcp", "/ping")
     await until(lambda: httpx2.get(ping, timeout=5).status_code == 503)
     assert httpx2.get(ping, timeout=5).json()["status"] == "Unhealthy"

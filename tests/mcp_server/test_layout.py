@@ -48,3 +48,31 @@ def test_no_module_of_the_server_is_over_350_lines_and_no_engine_module_over_300
     sizes = {p.relative_to(PACKAGE): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert {str(p): n for p, n in sizes.items() if n > 350} == {}
     assert {str(p): n for p, n in sizes.items() if p.parts[0] == "engine" and n > 300} == {}
+
+
+def test_a_local_server_starts_without_boto3(tmp_path: Path) -> None:
+    # Cold start is paid by every AgentCore session: boto3 (about 160 ms to import) and its clients
+    # are loaded by what uses them (the DynamoDB store, AWS sinks and emitters), on first use.
+    script = textwrap.dedent(
+        f"""
+        import sys
+        from pathlib import Path
+        import mcp_server.__main__
+        from mcp_server.app import build
+        from mcp_server.settings import load_settings
+
+        build(load_settings({{"TASK_SQLITE_PATH": str(Path({str(tmp_path)!r}) / "tasks.sqlite3")}}))
+        print(sorted(m for m in sys.modules if m.split(".")[0] in ("boto3", "botocore", "s3transfer")))
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], cwd=IMAGE_DIR, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_image_runs_precompiled_bytecode() -> None:
+    # With PYTHONDONTWRITEBYTECODE nothing compiled at start-up is kept: each session would compile
+    # every module again (about as much CPU as the rest of start-up).
+    dockerfile = (IMAGE_DIR / "Dockerfile").read_text()
+    assert "--no-compile" not in dockerfile
+    assert "RUN python -m compileall -q mcp_server kit_contracts" in dockerfile

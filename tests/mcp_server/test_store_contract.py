@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,7 +106,10 @@ def test_expired_lease_is_found_and_taken_over_once(store: TaskStore) -> None:
     task, _ = store.create(new_task(), NOW, LEASE)
     live, _ = store.create(new_task(), NOW, LEASE)
     store.heartbeat(live.task_id, "w1", NOW + LEASE, LEASE)
-    later = NOW + LEASE + 1
+    store.heartbeat(live.task_id, "w1", NOW + 3 * LEASE, LEASE)
+    assert store.expired_leases(NOW + LEASE - 1) == []  # never while its lease runs
+    # Found once its lease ran out; on DynamoDB up to two leases later (its sweep_at moves on a grid).
+    later = NOW + 3 * LEASE + 1
     assert [t.task_id for t in store.expired_leases(later)] == [task.task_id]
     assert store.take_over(task.task_id, "w1", "w2", later, LEASE)
     assert not store.take_over(task.task_id, "w1", "w3", later, LEASE)
@@ -135,8 +139,13 @@ def test_moto_table_matches_the_construct(table_definition: dict[str, Any]) -> N
     # The store relies on these names; the construct is the source of truth.
     assert table_definition["KeySchema"] == [{"AttributeName": "task_id", "KeyType": "HASH"}]
     indexes = {g["IndexName"]: g["KeySchema"] for g in table_definition["GlobalSecondaryIndexes"]}
-    assert [k["AttributeName"] for k in indexes["by_owner"]] == ["owner", "created_at"]
-    assert [k["AttributeName"] for k in indexes["by_lease"]] == ["lease_state", "lease_expires_at"]
+    assert [k["AttributeName"] for k in indexes["by_owner_keys"]] == ["owner", "created_at"]
+    assert [k["AttributeName"] for k in indexes["by_sweep"]] == ["lease_state", "sweep_at"]
+    # Keys only: renewals and progress reports change no key, so they write no index.
+    projections = {
+        g["IndexName"]: g["Projection"]["ProjectionType"] for g in table_definition["GlobalSecondaryIndexes"]
+    }
+    assert projections == {"by_owner_keys": "KEYS_ONLY", "by_sweep": "KEYS_ONLY"}
     assert table_definition["_ttl_attribute"] == "expires_at"
 
 
@@ -272,3 +281,47 @@ def test_publication_attempts_are_counted_and_can_be_given_up(store: TaskStore) 
     assert [r for r in store.unpublished(NOW + 1_000) if r.task_id == task.task_id] == []
     given_up = store.get(task.task_id, "alice", NOW + 21)
     assert given_up is not None and given_up.publish_abandoned and given_up.status == c.STATUS_COMPLETED
+
+
+def test_a_reader_elsewhere_follows_a_task_and_its_renewal_says_so(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    assert store.renew("w1", NOW + 1, LEASE, [(task.task_id, None)]).followed == {}
+    assert store.follow(task.task_id, NOW + 2, NOW + 122)
+    assert not store.follow(task.task_id, NOW + 3, NOW + 123)  # a second reader: the first mark serves both
+    renewal = store.renew("w1", NOW + 4, LEASE, [(task.task_id, (1, 10, "one"))])
+    assert renewal.lost == [] and renewal.followed == {task.task_id: NOW + 122}
+    assert store.follow(task.task_id, NOW + 70, NOW + 190)  # past the mark's middle: renewed
+    assert store.renew("w1", NOW + 200, LEASE, [(task.task_id, None)]).followed == {}  # the mark ran out
+    store.finish(task.task_id, "w1", c.STATUS_COMPLETED, NOW + 201, result={}, publish_after=NOW + 300)
+    assert not store.follow(task.task_id, NOW + 202, NOW + 322)  # ended: nothing to follow
+    got = store.get(task.task_id, "alice", NOW + 202)
+    assert got is not None and got.progress == 1 and got.status == c.STATUS_COMPLETED
+
+
+def test_renewals_leave_the_sweep_index_alone_until_the_grid_moves(moto_table: tuple[Any, str]) -> None:
+    # The sweep index's key (lease_state, sweep_at) is written at create, then only when the lease's end
+    # passes a grid line two leases wide: never before the lease ends, never more than two leases after.
+    client, table = moto_table
+    store = DynamoDbTaskStore(table, client=client)
+    task, _ = store.create(new_task(), NOW, LEASE)
+    first = client.get_item(TableName=table, Key={"task_id": {"S": task.task_id}})["Item"]
+    written = [float(first["sweep_at"]["N"])]
+    for step in range(1, 31):
+        now = NOW + step * LEASE / 3
+        store.heartbeat(task.task_id, "w1", now, LEASE, (step, 30, None))
+        item = client.get_item(TableName=table, Key={"task_id": {"S": task.task_id}})["Item"]
+        sweep, lease = float(item["sweep_at"]["N"]), float(item["lease_expires_at"]["N"])
+        assert lease < sweep <= lease + 2 * LEASE
+        written.append(sweep)
+    moves = sum(a != b for a, b in itertools.pairwise(written))
+    assert moves == 5  # 30 renewals over ten leases: the key moved five times
+
+
+def test_a_renewal_racing_a_release_does_not_take_the_lease_back(store: TaskStore) -> None:
+    task, _ = store.create(new_task(), NOW, LEASE)
+    assert store.release(task.task_id, "w1", NOW + 1, progress=(2, 10, None), checkpoint='{"next": 2}')
+    assert store.renew("w1", NOW + 2, LEASE, [(task.task_id, (3, 10, None), '{"next": 3}')]).lost == [task.task_id]
+    released = store.get(task.task_id, "alice", NOW + 2)
+    assert released is not None and released.handover and released.lease_expires_at == NOW + 1
+    assert released.progress == 2 and released.checkpoint == {"next": 2}
+    assert [t.task_id for t in store.expired_leases(NOW + 2)] == [task.task_id]  # free at once, for the next session

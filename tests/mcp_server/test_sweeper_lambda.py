@@ -162,7 +162,7 @@ def test_a_refused_result_event_is_retried_then_given_up_with_a_metric(
                 ddb.update_item(
                     TableName=name,
                     Key={"task_id": {"S": task_id}},
-                    UpdateExpression="SET lease_expires_at = :past",
+                    UpdateExpression="SET lease_expires_at = :past, sweep_at = :past",
                     ExpressionAttributeValues={":past": {"N": "1"}},
                 )
     record = store.get(task_id, "alice", time.time())

@@ -172,6 +172,7 @@ async def test_progress_is_coalesced_to_one_notification_per_interval(server: In
     assert values == sorted(values) and len(set(values)) == len(values)  # only ever forward
     # 300 reports in `took` seconds: at most one per 0.2 s interval, plus the first and the terminal frame.
     assert 2 <= len(frames) <= took / 0.2 + 3, (len(frames), took)
+    print(f"\n{reports} reports in {took:.2f} s -> {len(frames)} notifications (one per 0.2 s at most)")
     assert frames[-1]["status"] == "completed" and frames[-1]["statusMessage"] == f"item {reports} of {reports}"
 
 

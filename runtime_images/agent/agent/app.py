@@ -7,16 +7,25 @@ Request body: {"prompt": "..."} to talk to the agent, or
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp, RequestContext
 
-from agent import events
+from agent import events, warmup
 from agent.limits import BodyLimit
 from agent.runner import InvocationError, parse_invocation, run
 from agent.settings import SettingsError, load_settings
 
-app = BedrockAgentCoreApp()
+
+@asynccontextmanager
+async def lifespan(app: BedrockAgentCoreApp) -> AsyncIterator[None]:
+    # Started as the server starts listening: /ping is served meanwhile, the first prompt waits for it.
+    warmup.start()
+    yield
+
+
+app = BedrockAgentCoreApp(lifespan=lifespan)
 # Read per request, like the rest of the settings: the limit follows the runtime's environment.
 app.add_middleware(BodyLimit, max_bytes=lambda: load_settings().max_request_bytes)
 
@@ -37,6 +46,7 @@ async def invoke(payload: Any, context: RequestContext) -> AsyncIterator[dict[st
     except (InvocationError, SettingsError) as exc:
         yield events.error(str(exc))
         return
+    await warmup.finished()
     async for event in run(
         invocation, settings=settings, session_id=context.session_id, headers=request_headers(context)
     ):

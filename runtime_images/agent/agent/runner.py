@@ -8,7 +8,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from strands.models import Model
 
@@ -16,11 +16,15 @@ from agent import events
 from agent.identity import IdentityError, resolve_actor
 from agent.logs import set_log_context
 from agent.long_term import long_term_block, long_term_records
-from agent.mcp_connection import ReconnectingMCPClient, build_mcp_client, context_headers
 from agent.memory import data_blocks, recent_results, results_block, session_manager
 from agent.model_provider import build_model, describe_model_failure
 from agent.settings import SESSION_ID_RULE, Settings, is_session_id
 from kit_contracts.context import RUNTIME_SESSION_ID_HEADER
+
+if TYPE_CHECKING:
+    # The mcp client is imported by the first invocation that connects, not when the server starts
+    # (agent.warmup): /ping does not need it, and it is most of what the agent adds to a cold start.
+    from agent.mcp_connection import ReconnectingMCPClient
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +95,8 @@ def _session_id(session_id: str | None) -> str:
 
 
 async def _connect(settings: Settings, actor_id: str, headers: Mapping[str, str]) -> ReconnectingMCPClient:
+    from agent.mcp_connection import build_mcp_client, context_headers
+
     assert settings.mcp_runtime_url is not None
     client = build_mcp_client(
         settings.mcp_runtime_url,

@@ -32,6 +32,7 @@ from mcp_server.protocol.listen import serve_task_listen
 from mcp_server.protocol.plain_tools import start_tool, task_tools
 from mcp_server.protocol.wire import Callers
 from mcp_server.request_logging import RequestLogMiddleware
+from mcp_server.request_state import request_state_security
 from mcp_server.result_blobs import FolderBlobs, ResultBlobs, S3Blobs
 from mcp_server.results_sink import AgentCoreMemorySink, NullSink, ResultSink, SqliteSink
 from mcp_server.sessions import EngineGate, SessionLog, transport_security
@@ -110,9 +111,8 @@ def build(
     engine = TaskEngine(
         store or make_store(settings), sink or make_sink(settings), settings, catalog, blobs=make_blobs(settings)
     )
-    callers = Callers(
-        Identity(settings.identity, settings.results_memory_id, settings.actor_id_claim, settings.local_actor_id)
-    )
+    identity = Identity(settings.identity, settings.results_memory_id, settings.actor_id_claim, settings.local_actor_id)
+    callers = Callers(identity)
     live = LiveTasks()  # progress and status of durable tasks, pushed to the 2025-era session that made them
     engine.outcomes.listeners.append(live)
     tasks = engine.tasks
@@ -134,6 +134,8 @@ def build(
         ),
         tools=tools,
         extensions=[TasksExtension(tasks)],
+        # Rounds of a tool's questions may reach another microVM: one key for every server, bound to the actor.
+        request_state_security=request_state_security(settings.request_state_secret_arn, settings.region, identity),
         # Outermost first: the caller's fields are on every log line the task layer writes.
         middleware=[RequestLogMiddleware(callers), tasks_middleware],
         log_level=settings.log_level,

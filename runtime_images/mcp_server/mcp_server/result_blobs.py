@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mcp_server.aws_clients import LazyClient
 from mcp_server.store.quotas import LARGE_RESULT_META
 
 # Results larger than this (as JSON) leave the task item.
@@ -83,14 +84,12 @@ class FolderBlobs(ResultBlobs):
 
 class S3Blobs(ResultBlobs):
     def __init__(self, bucket: str, region: str | None = None, client: Any = None) -> None:
-        import boto3
-
         self.bucket = bucket
-        self._s3 = client or boto3.client("s3", region_name=region)
+        self._s3 = LazyClient("s3", region, client)
 
     def put_key(self, key: str, data: bytes) -> str:
         # The bucket's default encryption (the kit key) applies; the checksum is verified by S3.
-        self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256")
+        self._s3().put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="SHA256")
         return f"s3://{self.bucket}/{key}"
 
     def read_key(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
@@ -98,7 +97,7 @@ class S3Blobs(ResultBlobs):
 
         span = f"bytes={offset}-" + ("" if length is None else str(offset + length - 1))
         try:
-            response = self._s3.get_object(Bucket=self.bucket, Key=key, Range=span)
+            response = self._s3().get_object(Bucket=self.bucket, Key=key, Range=span)
         except ClientError as error:
             code = error.response.get("Error", {}).get("Code")
             # Without s3:ListBucket (the runtime role has none) a missing object answers AccessDenied.

@@ -23,6 +23,7 @@ from kit_contracts.memory_events import (
     MemoryEvent,
     memory_event,
 )
+from mcp_server.aws_clients import LazyClient
 from mcp_server.store.base import TaskRecord
 
 
@@ -79,12 +80,10 @@ class NullSink(ResultSink):
 
 class AgentCoreMemorySink(ResultSink):
     def __init__(self, region: str | None = None, client: Any = None) -> None:
-        import boto3
-
-        self._client = client or boto3.client("bedrock-agentcore", region_name=region)
+        self._client = LazyClient("bedrock-agentcore", region, client)
 
     def write(self, event: MemoryEvent) -> None:
-        self._client.create_event(**event.create_event_request())
+        self._client().create_event(**event.create_event_request())
 
 
 class SqliteSink(ResultSink):

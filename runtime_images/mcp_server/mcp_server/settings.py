@@ -75,7 +75,11 @@ class Settings(EnvSettings):
         5.0, ge=0.05, le=600, validation_alias="TASK_HEARTBEAT_SECONDS", description="in-request heartbeat interval"
     )
     lease_seconds: float = Field(
-        30.0, ge=0.2, le=3600, validation_alias="TASK_LEASE_SECONDS", description="a running task's lease"
+        60.0,
+        ge=0.2,
+        le=3600,
+        validation_alias="TASK_LEASE_SECONDS",
+        description="a running task's lease, renewed every third of it (a lost worker is noticed after it runs out)",
     )
     default_ttl_seconds: int = Field(
         7 * 86_400,
@@ -91,7 +95,14 @@ class Settings(EnvSettings):
         2_000, ge=10, le=600_000, validation_alias="TASK_POLL_INTERVAL_MS", description="poll interval told to clients"
     )
     progress_write_seconds: float = Field(
-        2.0, ge=0, le=3600, validation_alias="TASK_PROGRESS_WRITE_SECONDS", description="progress store-write throttle"
+        10.0,
+        ge=0,
+        le=3600,
+        validation_alias="TASK_PROGRESS_WRITE_SECONDS",
+        description=(
+            "progress store writes while a reader in another process follows the task: at most one this often"
+            " (otherwise progress rides the lease renewal; readers in this process see every report)"
+        ),
     )
     notify_min_interval_seconds: float = Field(
         1.0,
@@ -198,6 +209,16 @@ class Settings(EnvSettings):
         validation_alias="RESULTS_BUCKET",
         description="S3 bucket for results too large for the task store (unset: a folder next to the store)",
         json_schema_extra={"expected": "an S3 bucket name"},
+    )
+    request_state_secret_arn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+$",
+        validation_alias="REQUEST_STATE_SECRET_ARN",
+        json_schema_extra={"deployed": True, "expected": "a Secrets Manager secret ARN"},
+        description=(
+            "the secret whose value seals multi-round-trip requestState, shared by every session's server "
+            "(unset: a key per process, fine for one local process)"
+        ),
     )
     task_list_page_size: int = Field(
         50, ge=1, le=1000, validation_alias="TASK_LIST_PAGE_SIZE", description="tasks per tasks/list page"

@@ -55,7 +55,7 @@ class SweepSettings(EnvSettings):
         description="the MCP runtime's endpoint to wake (config release.endpoint): the promoted version",
         json_schema_extra={"expected": "a runtime endpoint name"},
     )
-    lease_seconds: float = Field(30.0, ge=0.2, le=3600, validation_alias="TASK_LEASE_SECONDS", description="a lease")
+    lease_seconds: float = Field(60.0, ge=0.2, le=3600, validation_alias="TASK_LEASE_SECONDS", description="a lease")
     publish_max_attempts: int = Field(
         8, ge=1, le=100, validation_alias="PUBLISH_MAX_ATTEMPTS", description="result-event writes before giving up"
     )

@@ -20,6 +20,7 @@ from mcp_server import constants as c
 from mcp_server.caller import Caller
 from mcp_server.engine.blocking import blocking
 from mcp_server.engine.catalog import ToolCatalog
+from mcp_server.engine.following import Following
 from mcp_server.engine.outcomes import Outcomes
 from mcp_server.engine.worker import Worker
 from mcp_server.logs import log_context
@@ -82,6 +83,7 @@ class TaskService:
         self.outcomes = outcomes
         self._session_ends_at = session_ends_at
         self.blobs = blobs
+        self.following = Following(store, worker)
 
     def handover_margin(self) -> float:
         """How long before the session's end resumable work is handed over (a few leases, at least a minute)."""
@@ -151,8 +153,11 @@ class TaskService:
 
     async def find(self, caller: Caller, task_id: str) -> TaskRecord | None:
         if self.store.reads_inline:
-            return self.store.get(task_id, caller.actor_id, time.time())
-        return await blocking(self.store.get, task_id, caller.actor_id, time.time())
+            record = self.store.get(task_id, caller.actor_id, time.time())
+        else:
+            record = await blocking(self.store.get, task_id, caller.actor_id, time.time())
+        # The latest progress: from memory if the task runs here, else the store's (asking for it sooner).
+        return None if record is None else await self.following.seen(record)
 
     async def load(self, caller: Caller, task_id: str) -> TaskRecord:
         """The caller's task; TaskNotFound if it does not exist, expired, or is someone else's."""
@@ -164,8 +169,10 @@ class TaskService:
     async def list(self, caller: Caller, limit: int = 50) -> list[TaskRecord]:
         """The caller's unexpired tasks, newest first."""
         if self.store.reads_inline:
-            return self.store.list_by_owner(caller.actor_id, time.time(), limit)
-        return await blocking(self.store.list_by_owner, caller.actor_id, time.time(), limit)
+            records = self.store.list_by_owner(caller.actor_id, time.time(), limit)
+        else:
+            records = await blocking(self.store.list_by_owner, caller.actor_id, time.time(), limit)
+        return [self.following.fresh(record) for record in records]  # a listing follows nothing
 
     async def cancel(self, caller: Caller, task_id: str) -> CancelOutcome:
         """Cancel the caller's task; a task that already ended is returned as it is (already_ended)."""

@@ -65,6 +65,7 @@ class DurableContext(TaskContext):
         self.waiting_for_input = False
         # A re-run continues from the progress its last run recorded, not from 0.
         self._progress: Progress | None = progress
+        self.reported_at: float | None = None  # wall clock of the last report made here
         self._checkpoint: str | None = None
         self._dirty = False
         self._cancelled = False
@@ -100,9 +101,10 @@ class DurableContext(TaskContext):
         return pending
 
     async def report_progress(self, progress: float, total: float | None = None, message: str | None = None) -> None:
-        # Recorded here, written by the lease loop: a tool may report far more often
-        # than the store should be written.
+        # Recorded here, written by the lease loop with the next renewal: a tool may report far
+        # more often than the store should be written. Listeners here are told at once.
         self._progress = (float(progress), None if total is None else float(total), message)
+        self.reported_at = time.time()
         self._log_stage(float(progress), total)
         self._dirty = True
         self._on_update()

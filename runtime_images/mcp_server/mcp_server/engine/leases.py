@@ -2,6 +2,12 @@
 
 One writer renews every running task's lease in a batch; a lease found lost stops that task's
 work here; before the session ends, resumable work is released for another session.
+
+Store writes are the cost of a task (a DynamoDB write per renewal): a task's progress and its last
+checkpoint ride its lease renewal, every third of a lease, in the same write. Only while a reader in
+another process follows the task (store.follow, told back by the renewal) is progress written more
+often, every TASK_PROGRESS_WRITE_SECONDS. Readers in this process never wait for a write: they see
+every report in memory (engine.following).
 """
 
 from __future__ import annotations
@@ -26,10 +32,12 @@ class Running:
     scope: anyio.CancelScope
     ctx: DurableContext
     owner: str
-    last_renew: float
+    last_renew: float  # monotonic: the last write of this task's lease (every write renews it)
     lost: str | None = None
     session: str | None = None
     resumable: bool = False
+    # Until when (wall clock) a reader in another process follows the task, as the last renewal said.
+    followed_until: float = 0.0
 
 
 class Leases:
@@ -47,24 +55,39 @@ class Leases:
         Batched: with hundreds of tasks a writer per task would queue store calls
         (and, on SQLite, commits) in front of the creates and reads callers wait for.
         """
-        settings = self.settings
-        renew_every = settings.lease_seconds / 3
-        wake_every = min(renew_every, max(settings.progress_write_seconds, 0.05))
         while True:
-            await anyio.sleep(wake_every)
+            await anyio.sleep(self.wake_seconds)
             try:
-                await self._renew_once(renew_every)
+                await self._renew_once()
             except Exception:
                 # Supervised: one bad round (a store outage, a listener bug) is logged, not fatal.
                 logger.exception("lease renewal round failed; the next one runs as usual")
 
-    async def _renew_once(self, renew_every: float) -> None:
+    @property
+    def renew_seconds(self) -> float:
+        """How often a lease is renewed: a third of it, so two renewals in a row may fail without losing it."""
+        return self.settings.lease_seconds / 3
+
+    @property
+    def wake_seconds(self) -> float:
+        # Fine enough that a followed task's progress is written close to its interval, never busy.
+        return max(0.05, min(1.0, self.renew_seconds / 4, self.settings.progress_write_seconds / 4))
+
+    def _due(self, running: Running, now: float, wall: float) -> bool:
+        """The task's lease must be renewed, or a reader elsewhere follows it and it has unwritten progress."""
+        since = now - running.last_renew
+        if since >= self.renew_seconds:
+            return True
+        followed = running.followed_until > wall
+        return followed and running.ctx.dirty and since >= self.settings.progress_write_seconds
+
+    async def _renew_once(self) -> None:
         settings = self.settings
-        now = time.monotonic()
+        now, wall = time.monotonic(), time.time()
         batch = [
             (task_id, running)
             for task_id, running in list(self._running.items())
-            if running.lost is None and (running.ctx.dirty or now - running.last_renew >= renew_every)
+            if running.lost is None and self._due(running, now, wall)
         ]
         if not batch:
             return
@@ -75,9 +98,7 @@ class Leases:
             for task_id, running in batch
         ]
         try:
-            lost = set(
-                await blocking(self.store.heartbeat_many, self.worker_id, time.time(), settings.lease_seconds, items)
-            )
+            renewal = await blocking(self.store.renew, self.worker_id, time.time(), settings.lease_seconds, items)
         except Exception:
             # A transient store error: the work goes on; the lease has slack for a few misses.
             logger.exception("lease renewal of %d tasks failed", len(batch))
@@ -86,11 +107,14 @@ class Leases:
                 running.ctx.keep_progress(checkpoint)  # written with the next round instead
             return
         self.store_failing_since = None
+        lost = set(renewal.lost)
         for task_id, running in batch:
             if task_id in lost:
-                await self._stop_lost(task_id, running)
+                if running.lost is None:  # not given up here meanwhile (a hand-over)
+                    await self._stop_lost(task_id, running)
             else:
                 running.last_renew = now
+                running.followed_until = renewal.followed.get(task_id, 0.0)
 
     async def _stop_lost(self, task_id: str, running: Running) -> None:
         try:
@@ -112,6 +136,7 @@ class Leases:
         for task_id, running in list(self._running.items()):
             if not running.resumable or running.lost is not None:
                 continue
+            running.lost = "handing over"  # no renewal round takes it up meanwhile
             try:
                 released = await blocking(
                     self.store.release,
@@ -122,7 +147,10 @@ class Leases:
                     checkpoint=running.ctx.take_checkpoint(),
                 )
             except Exception:
-                logger.exception("releasing a task for hand-over failed; its lease runs out instead")
+                logger.exception(
+                    "releasing a task for hand-over failed; it runs on here, and the next round tries again"
+                )
+                running.lost = None
                 continue
             running.lost = "handed over" if released else "lost"
             running.ctx.mark_cancelled()

@@ -32,7 +32,7 @@ from mcp_server.engine.views import DEADLINE_EXCEEDED, protocol_error
 from mcp_server.logs import set_log_context
 from mcp_server.result_blobs import ResultBlobs, scratch_key
 from mcp_server.settings import Settings
-from mcp_server.store.base import LeaseLost, TaskRecord, TaskStore
+from mcp_server.store.base import LeaseLost, Progress, TaskRecord, TaskStore
 from mcp_server.tooling import TaskCancelled, TaskParked
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,13 @@ class Worker:
 
     def is_running(self, task_id: str) -> bool:
         return task_id in self._running
+
+    def live_progress(self, task_id: str) -> tuple[Progress, float] | None:
+        """The latest progress report of a task running here and when it was made (None: none here yet)."""
+        running = self._running.get(task_id)
+        if running is None or running.ctx.last_progress is None or running.ctx.reported_at is None:
+            return None
+        return running.ctx.last_progress, running.ctx.reported_at
 
     def spawn(self, record: TaskRecord) -> None:
         """Run a task this worker holds the lease of."""

@@ -19,10 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
-
 from kit_contracts.handoff import EVENT_DETAIL_TYPE, EVENT_SOURCE
+from mcp_server.aws_clients import LazyClient
 from mcp_server.settings import Settings
 
 # How long an emitted key is remembered: long enough to absorb a client's retries of one call.
@@ -134,17 +132,17 @@ class DynamoDbEmittedKeys(EmittedKeys):
 
     def __init__(self, table_name: str, region: str | None = None, client: Any = None) -> None:
         self._table = table_name
-        self._ddb = client or boto3.client("dynamodb", region_name=region)
+        self._ddb = LazyClient("dynamodb", region, client)
 
     def _key(self, key: str) -> dict[str, Any]:
         return {self.PARTITION_KEY: {"S": f"handoff#{key}"}}
 
     def seen(self, key: str, now: float) -> bool:
-        item = self._ddb.get_item(TableName=self._table, Key=self._key(key), ConsistentRead=True).get("Item")
+        item = self._ddb().get_item(TableName=self._table, Key=self._key(key), ConsistentRead=True).get("Item")
         return item is not None and float(item[self.TTL_ATTRIBUTE]["N"]) >= now
 
     def remember(self, key: str, now: float) -> None:
-        self._ddb.put_item(
+        self._ddb().put_item(
             TableName=self._table,
             Item={**self._key(key), self.TTL_ATTRIBUTE: {"N": str(int(now + REMEMBER_SECONDS))}},
         )
@@ -154,9 +152,11 @@ class EventBridgeEmitter(HandoffEmitter):
     def __init__(self, bus_name: str, keys: EmittedKeys, region: str | None = None, client: Any = None) -> None:
         self.bus_name = bus_name
         self._keys = keys
-        self._events = client or boto3.client("events", region_name=region)
+        self._events = LazyClient("events", region, client)
 
     def emit(self, detail: dict[str, Any]) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         key = detail["idempotency_key"]
         if self._keys.seen(key, time.time()):
             return False
@@ -167,7 +167,7 @@ class EventBridgeEmitter(HandoffEmitter):
             "EventBusName": self.bus_name,
         }
         try:
-            response = self._events.put_events(Entries=[entry])
+            response = self._events().put_events(Entries=[entry])
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise HandoffEmitError(f"PutEvents failed: {error.get('Code')}: {error.get('Message')}") from None

@@ -182,7 +182,7 @@ class TasksExtension(Extension):
         record = await self._load(caller, params.task_id)
         poll = self.tasks.settings.poll_interval_ms
         wire = tasks_2026.get(record, poll) if is_modern(ctx) else task_wire(record, poll, modern=False)
-        wire["_meta"] = {ATTEMPT_META: record.attempts}
+        wire["_meta"] = {**wire.get("_meta", {}), ATTEMPT_META: record.attempts}
         return wire
 
     async def _cancel(self, ctx: Ctx, caller: Caller, params: TaskIdParams) -> dict[str, Any]:

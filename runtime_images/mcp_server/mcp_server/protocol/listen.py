@@ -1,15 +1,14 @@
 """`subscriptions/listen` with `notifications.taskIds` (SEP-2663): a 2026-07-28 client follows its tasks live.
 
-After the acknowledgement (listing the task ids followed) the stream carries, per task, a
-`notifications/tasks` frame with the DetailedTask tasks/get would answer: its current state
-first, then every status change at once, and progress at most once per
-TASK_NOTIFY_MIN_INTERVAL_SECONDS. Tasks running here are followed through the engine's listeners
-(in-memory progress, fresher than the store); every followed task is also read from the store each
-poll interval, so a task running in another process is followed too. Once every followed task has
-ended and its terminal frame was sent, a stream that asked for nothing else ends gracefully (the
-listen result); a client that goes away just ends it. Only the caller's own tasks are followed:
-another actor's id is treated like an unknown one (left out of the ack, never sent). A listen
-without taskIds, or from a 2025-era client, is the SDK's ListenHandler's, unchanged.
+After the acknowledgement (listing the task ids followed) the stream carries, per task, a `notifications/tasks`
+frame with the DetailedTask tasks/get would answer: its current state first, then every status change at once,
+and progress at most once per TASK_NOTIFY_MIN_INTERVAL_SECONDS. Tasks running here are followed through the
+engine's listeners (in-memory progress, fresher than the store); every followed task is also read from the store
+each poll interval, so a task running in another process is followed too. Once every followed task has ended
+and its terminal frame was sent, a stream that asked for nothing else ends gracefully (the listen result); a
+client that goes away just ends it. Only the caller's own tasks are followed: another actor's id is treated like
+an unknown one (left out of the ack, never sent). A listen without taskIds, or from a 2025-era client, is the
+SDK's ListenHandler's, unchanged.
 """
 
 from __future__ import annotations
@@ -252,7 +251,7 @@ class TaskListen:
                 stream.dirty.discard(task_id)
                 continue
             frame = self.detailed(task_id, followed)
-            said = (frame["status"], frame.get("statusMessage"), frame["lastUpdatedAt"], repr(frame.get("_meta")))
+            said = _news(frame)
             now = time.monotonic()
             if said != followed.sent and frame["status"] == followed.sent_status:
                 due = followed.sent_at + min_interval  # progress only: coalesced
@@ -276,6 +275,11 @@ class TaskListen:
         else:
             live = None
         return tasks_2026.get(record, self.tasks.settings.poll_interval_ms, live)
+
+
+def _news(frame: dict[str, Any]) -> tuple[Any, ...]:
+    """What a frame says, lastUpdatedAt aside: a lease renewal (or the store catching up) is no news."""
+    return (frame["status"], frame.get("statusMessage"), str(frame.get("_meta")), *frame.get("inputRequests", ()))
 
 
 async def _write(ctx: Ctx, meta: dict[str, Any], notification: Any) -> None:

@@ -5,6 +5,8 @@ start_<tool>, check_task_status, get_task_result, answer_task and cancel_task.
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Annotated, Any, Literal
 
 import pydantic_core
@@ -141,7 +143,7 @@ def start_tool(spec: ToolSpec, tasks: TaskService) -> Tool:
             ),
         ),
     )
-    status_tool = Tool.from_function(_status_signature, name=f"start_{spec.name}", structured_output=True)
+    status = _status_output()
     return Tool(
         fn=start,
         name=f"start_{spec.name}",
@@ -153,9 +155,9 @@ def start_tool(spec: ToolSpec, tasks: TaskService) -> Tool:
         parameters=arg_model.model_json_schema(by_alias=True),
         fn_metadata=FuncMetadata(
             arg_model=arg_model,
-            output_schema=status_tool.fn_metadata.output_schema,
-            output_model=status_tool.fn_metadata.output_model,
-            wrap_output=status_tool.fn_metadata.wrap_output,
+            output_schema=copy.deepcopy(status.output_schema),
+            output_model=status.output_model,
+            wrap_output=status.wrap_output,
         ),
         is_async=True,
         context_kwarg="ctx",
@@ -167,6 +169,12 @@ def start_tool(spec: ToolSpec, tasks: TaskService) -> Tool:
 
 def _status_signature() -> TaskStatus:  # only lends its output schema to start_* tools
     raise NotImplementedError
+
+
+@functools.cache
+def _status_output() -> FuncMetadata:
+    """What every start_* tool returns (TaskStatus), worked out once rather than once per tool."""
+    return Tool.from_function(_status_signature, name="start", structured_output=True).fn_metadata
 
 
 def task_tools(tasks: TaskService) -> list[Tool]:

@@ -25,6 +25,15 @@ def beat_parts(beat: Beat) -> tuple[str, Progress | None, str | None]:
     return task_id, progress, rest[0] if rest else None
 
 
+@dataclass(frozen=True)
+class Renewal:
+    """What a batch of lease renewals found: the leases lost, and the tasks a reader elsewhere follows."""
+
+    lost: list[str]
+    # Task id -> until when a reader in another process follows it (only those still followed).
+    followed: dict[str, float] = field(default_factory=dict)
+
+
 class LeaseLost(Exception):
     """The worker no longer owns the task: it was cancelled, finished, or taken over."""
 
@@ -82,6 +91,8 @@ class TaskRecord:
     handover: bool = False
     # The work's last checkpoint (ctx.checkpoint(state)): a re-run starts from it.
     checkpoint: Any = None
+    # Until when a reader in another process follows the task: its worker writes progress more often.
+    followed_until: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -142,14 +153,20 @@ class TaskStore(abc.ABC):
 
         Returns the ids whose lease this worker has lost.
         """
-        lost = []
-        for beat in items:
-            task_id, progress, checkpoint = beat_parts(beat)
-            try:
-                self.heartbeat(task_id, worker_id, now, lease_seconds, progress, checkpoint)
-            except LeaseLost:
-                lost.append(task_id)
-        return lost
+        return self.renew(worker_id, now, lease_seconds, items).lost
+
+    @abc.abstractmethod
+    def renew(self, worker_id: str, now: float, lease_seconds: float, items: Sequence[Beat]) -> Renewal:
+        """heartbeat_many, also saying which of the tasks renewed a reader in another process follows (`follow`)."""
+
+    @abc.abstractmethod
+    def follow(self, task_id: str, now: float, until: float) -> bool:
+        """A reader in another process follows a working task until `until`: its worker, told at its next
+        renewal, then writes progress every TASK_PROGRESS_WRITE_SECONDS instead of only with the lease.
+
+        Written only if the task is working and nobody follows it past the middle of that span (readers
+        in several processes do not each write). True if written.
+        """
 
     @property
     def reads_inline(self) -> bool:
@@ -223,7 +240,11 @@ class TaskStore(abc.ABC):
 
     @abc.abstractmethod
     def expired_leases(self, now: float, limit: int = 25) -> list[TaskRecord]:
-        """Working tasks whose lease ran out (their worker is gone)."""
+        """Working tasks whose lease ran out (their worker is gone).
+
+        Never one whose lease still runs; a store may find one up to two leases after its lease ran
+        out (DynamoDB: its sweep index key moves on a grid, so renewals do not write the index).
+        """
 
     @abc.abstractmethod
     def take_over(

@@ -2,9 +2,12 @@
 
 Attribute names match the table that `stacks/constructs/task_table.py` creates (its
 tests build the moto table from the synthesized template): partition key `task_id`,
-owner index (`owner`, `created_at`), sparse lease index (`lease_state`,
-`lease_expires_at`) and TTL attribute `expires_at`. Request-key records share the
-table under `req#<owner>#<key>` and carry neither index key, so they stay out of both.
+owner index (`owner`, `created_at`), sparse sweep index (`lease_state`, `sweep_at`), both
+keys only, and TTL attribute `expires_at`. Request-key records share the table under
+`req#<owner>#<key>` and carry neither index key, so they stay out of both.
+
+Write cost: a renewal (with its progress and checkpoint) is one write of the item and touches
+no index (their keys stay put and they project nothing else); see docs/performance.md.
 """
 
 from __future__ import annotations
@@ -29,15 +32,16 @@ from mcp_server.store.dynamodb_items import (
     deserializer,
     from_item,
     new_item,
-    progress_update,
     to_av,
 )
 from mcp_server.store.dynamodb_recovery import RecoveryQueries
+from mcp_server.store.dynamodb_renewals import Renewals
 from mcp_server.store.quotas import Quota, result_size
 
 
-class DynamoDbTaskStore(RecoveryQueries, TaskStore):
-    """The task store on DynamoDB: transitions here, recovery queries in dynamodb_recovery.py."""
+class DynamoDbTaskStore(Renewals, RecoveryQueries, TaskStore):
+    """The task store on DynamoDB: transitions here, renewals in dynamodb_renewals.py, recovery queries in
+    dynamodb_recovery.py."""
 
     def create(
         self, new: NewTask, now: float, lease_seconds: float, quota: Quota | None = None
@@ -64,6 +68,7 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
         # The task, its request key and its quota counters: all written, or none.
         codes = self._transact([put_task, *keyed, *counters])
         if not codes:
+            self._sweep_written[new.task_id] = float(item["sweep_at"]["N"])
             return from_item(item), True
         if keyed and codes[1] == "ConditionalCheckFailed":
             existing = self._get_item(request_item_key)
@@ -88,8 +93,7 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
         return record
 
     def list_by_owner(self, owner: str, now: float, limit: int = 50) -> list[TaskRecord]:
-        response = self._ddb.query(
-            TableName=self._table,
+        ids = self._index_keys(
             IndexName=OWNER_INDEX,
             KeyConditionExpression="#o = :o",
             ExpressionAttributeNames={"#o": "owner"},
@@ -97,39 +101,9 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
             ScanIndexForward=False,
             Limit=limit,
         )
-        records = [from_item(i) for i in response.get("Items", [])]
-        return [r for r in records if r.expires_at >= now]
-
-    def heartbeat(
-        self,
-        task_id: str,
-        worker_id: str,
-        now: float,
-        lease_seconds: float,
-        progress: Progress | None = None,
-        checkpoint: str | None = None,
-    ) -> None:
-        sets = ["lease_expires_at = :lease", "updated_at = :now", "expires_at = :now_int + ttl_seconds"]
-        values: dict[str, Any] = {
-            ":lease": now + lease_seconds,
-            ":now": now,
-            ":now_int": int(now),
-            ":working": c.STATUS_WORKING,
-            ":me": worker_id,
-        }
-        names = {"#s": "status"}
-        removes = progress_update(progress, sets, values, names)
-        if checkpoint is not None:  # in the renewal's own write: no extra write for a checkpoint
-            sets.append("checkpoint = :cp")
-            values[":cp"] = checkpoint
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        self._update(
-            task_id,
-            UpdateExpression=expression,
-            ConditionExpression="#s = :working AND lease_owner = :me",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=to_av(values),
-        )
+        items = self._get_items(ids)
+        records = [from_item(items[i]) for i in ids if i in items]  # newest first, as the index has them
+        return [r for r in records if r.owner == owner and r.expires_at >= now]
 
     def finish(
         self,
@@ -146,6 +120,7 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
         progress: Progress | None = None,
     ) -> TaskRecord:
         require_terminal(status)
+        self._sweep_written.pop(task_id, None)
         held = self._get_item(task_id)
         if held is None or from_item(held).lease_owner != worker_id:
             raise LeaseLost
@@ -156,6 +131,7 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
             "expires_at = :now_int + ttl_seconds",
             "lease_state = :publishing",
             "lease_expires_at = :due",
+            "sweep_at = :due",
         ]
         values: dict[str, Any] = {
             ":status": status,
@@ -269,8 +245,8 @@ class DynamoDbTaskStore(RecoveryQueries, TaskStore):
         end = self._update_request(
             task_id,
             UpdateExpression="SET #s = :cancelled, status_message = :m, updated_at = :now,"
-            " expires_at = :now_int + ttl_seconds, lease_state = :publishing, lease_expires_at = :due"
-            " REMOVE lease_owner ADD completions :one",
+            " expires_at = :now_int + ttl_seconds, lease_state = :publishing, lease_expires_at = :due,"
+            " sweep_at = :due REMOVE lease_owner ADD completions :one",
             ConditionExpression="#o = :owner AND #s = :working AND expires_at >= :now_int",
             ExpressionAttributeNames={"#s": "status", "#o": "owner"},
             ExpressionAttributeValues=to_av(

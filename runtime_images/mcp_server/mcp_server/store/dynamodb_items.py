@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from decimal import Decimal
 from typing import Any
 
@@ -11,9 +12,14 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from mcp_server import constants as c
 from mcp_server.store.base import NewTask, Progress, TaskRecord
 
-# Second value of the sparse lease index's partition key: a finished task whose result
+# Second value of the sparse sweep index's partition key: a finished task whose result
 # event is not written yet, keyed by when that becomes overdue.
 LEASE_STATE_PUBLISHING = "publishing"
+# A running task's sweep_at (the sweep index's sort key) lies on a grid this many leases wide, past
+# its lease's end: it moves once per grid step, not with every renewal, so renewals leave the index
+# alone (a changed index key costs a delete and a put in it). The price: a lost worker's task is
+# found up to one grid step after its lease ran out.
+SWEEP_GRID_LEASES = 2
 _serializer = TypeSerializer()
 deserializer = TypeDeserializer()
 
@@ -66,7 +72,14 @@ def from_item(item: dict[str, Any]) -> TaskRecord:
         publish_abandoned=bool(raw.get("publish_abandoned", False)),
         handover=bool(raw.get("handover", False)),
         checkpoint=json.loads(raw["checkpoint"]) if "checkpoint" in raw else None,
+        followed_until=num("followed_until"),
     )
+
+
+def sweep_at(lease_expires_at: float, lease_seconds: float) -> float:
+    """When sweepers look at a running task: the next grid line after its lease's end."""
+    grid = SWEEP_GRID_LEASES * lease_seconds
+    return (math.floor(lease_expires_at / grid) + 1) * grid
 
 
 def _json_map(value: dict[str, str] | None) -> dict[str, Any] | None:
@@ -91,6 +104,7 @@ def new_item(new: NewTask, now: float, lease_seconds: float) -> dict[str, Any]:
         "lease_owner": new.worker_id,
         "lease_state": c.LEASE_STATE_RUNNING,
         "lease_expires_at": now + lease_seconds,
+        "sweep_at": sweep_at(now + lease_seconds, lease_seconds),
         "attempts": 1,
         "completions": 0,
         "resumable": new.resumable,

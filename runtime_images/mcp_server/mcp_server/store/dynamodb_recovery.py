@@ -1,4 +1,9 @@
-"""The DynamoDB store's recovery side: expired leases, take-over, overdue publications, purge."""
+"""The DynamoDB store's recovery side: expired leases, take-over, overdue publications, purge.
+
+The sweep index holds keys only (`lease_state`, `sweep_at`): a query finds the candidates, and each
+candidate's item is read before anything is done to it. A running task's sweep_at lies past its
+lease's end (dynamodb_items.sweep_at), so live tasks are not candidates and reads stay with the lost.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +11,29 @@ from typing import Any
 
 from mcp_server import constants as c
 from mcp_server.store.base import LeaseLost, Progress, TaskRecord
-from mcp_server.store.dynamodb_access import LEASE_INDEX, TableAccess
-from mcp_server.store.dynamodb_items import LEASE_STATE_PUBLISHING, from_item, progress_update, to_av
+from mcp_server.store.dynamodb_access import SWEEP_INDEX, TableAccess
+from mcp_server.store.dynamodb_items import LEASE_STATE_PUBLISHING, from_item, progress_update, sweep_at, to_av
 
 
 class RecoveryQueries(TableAccess):
-    def expired_leases(self, now: float, limit: int = 25) -> list[TaskRecord]:
-        response = self._ddb.query(
-            TableName=self._table,
-            IndexName=LEASE_INDEX,
-            KeyConditionExpression="lease_state = :running AND lease_expires_at < :now",
-            ExpressionAttributeValues=to_av({":running": c.LEASE_STATE_RUNNING, ":now": now}),
+    def _due(self, state: str, now: float, limit: int) -> list[TaskRecord]:
+        """The items in `state` whose sweep_at passed, read from the table (consistent: they are acted on)."""
+        ids = self._index_keys(
+            IndexName=SWEEP_INDEX,
+            KeyConditionExpression="lease_state = :state AND sweep_at < :now",
+            ExpressionAttributeValues=to_av({":state": state, ":now": now}),
             Limit=limit,
         )
-        records = [from_item(i) for i in response.get("Items", [])]
-        return [r for r in records if r.status == c.STATUS_WORKING]
+        # A handful at most (only the lost and the overdue are due): one GetItem each, as the sweeper may.
+        items = [self._get_item(task_id) for task_id in ids]
+        return [from_item(item) for item in items if item is not None and item.get("lease_state", {}).get("S") == state]
+
+    def expired_leases(self, now: float, limit: int = 25) -> list[TaskRecord]:
+        return [
+            r
+            for r in self._due(c.LEASE_STATE_RUNNING, now, limit)
+            if r.status == c.STATUS_WORKING and r.lease_expires_at is not None and r.lease_expires_at < now
+        ]
 
     def take_over(
         self,
@@ -37,8 +50,8 @@ class RecoveryQueries(TableAccess):
                 task_id,
                 # The lost worker's open question goes with it: a re-run asks again if it must.
                 UpdateExpression=(
-                    "SET lease_owner = :new, lease_expires_at = :lease, updated_at = :now ADD attempts :one"
-                    " REMOVE input_requests, input_responses, handover"
+                    "SET lease_owner = :new, lease_expires_at = :lease, sweep_at = :sweep, updated_at = :now"
+                    " ADD attempts :one REMOVE input_requests, input_responses, handover"
                 ),
                 ConditionExpression="#s = :working AND lease_owner = :stale AND lease_expires_at < :now",
                 ExpressionAttributeNames={"#s": "status"},
@@ -46,6 +59,7 @@ class RecoveryQueries(TableAccess):
                     {
                         ":new": new_worker,
                         ":lease": now + lease_seconds,
+                        ":sweep": sweep_at(now + lease_seconds, lease_seconds),
                         ":now": now,
                         ":one": int(count_attempt),
                         ":working": c.STATUS_WORKING,
@@ -55,6 +69,7 @@ class RecoveryQueries(TableAccess):
             )
         except LeaseLost:
             return False
+        self._sweep_written[task_id] = sweep_at(now + lease_seconds, lease_seconds)
         return True
 
     def release(
@@ -67,7 +82,9 @@ class RecoveryQueries(TableAccess):
         progress: Progress | None = None,
         checkpoint: str | None = None,
     ) -> bool:
-        sets = ["lease_expires_at = :until", "updated_at = :now", "handover = :yes"]
+        self._sweep_written.pop(task_id, None)
+        # Free from `until` on: sweepers look exactly then (a hand-over at once, a durable sleep when it ends).
+        sets = ["lease_expires_at = :until", "sweep_at = :until", "updated_at = :now", "handover = :yes"]
         values: dict[str, Any] = {
             ":until": until if until is not None else now,
             ":now": now,
@@ -94,20 +111,17 @@ class RecoveryQueries(TableAccess):
         return True
 
     def unpublished(self, now: float, limit: int = 25) -> list[TaskRecord]:
-        response = self._ddb.query(
-            TableName=self._table,
-            IndexName=LEASE_INDEX,
-            KeyConditionExpression="lease_state = :publishing AND lease_expires_at < :now",
-            ExpressionAttributeValues=to_av({":publishing": LEASE_STATE_PUBLISHING, ":now": now}),
-            Limit=limit,
-        )
-        return [from_item(i) for i in response.get("Items", [])]
+        return [
+            r
+            for r in self._due(LEASE_STATE_PUBLISHING, now, limit)
+            if r.publish_due_at is not None and r.publish_due_at < now
+        ]
 
     def claim_publish(self, task_id: str, now: float, until: float) -> bool:
         try:
             self._update(
                 task_id,
-                UpdateExpression="SET lease_expires_at = :until ADD publish_attempts :one",
+                UpdateExpression="SET lease_expires_at = :until, sweep_at = :until ADD publish_attempts :one",
                 ConditionExpression="lease_state = :publishing AND lease_expires_at < :now",
                 ExpressionAttributeValues=to_av(
                     {":until": until, ":now": now, ":publishing": LEASE_STATE_PUBLISHING, ":one": 1}
@@ -118,13 +132,13 @@ class RecoveryQueries(TableAccess):
         return True
 
     def mark_published(self, task_id: str) -> None:
-        self._update(task_id, UpdateExpression="REMOVE lease_state, lease_expires_at")
+        self._update(task_id, UpdateExpression="REMOVE lease_state, lease_expires_at, sweep_at")
 
     def abandon_publish(self, task_id: str) -> None:
         # Off the lease index: no sweeper offers it again.
         self._update(
             task_id,
-            UpdateExpression="SET publish_abandoned = :yes REMOVE lease_state, lease_expires_at",
+            UpdateExpression="SET publish_abandoned = :yes REMOVE lease_state, lease_expires_at, sweep_at",
             ExpressionAttributeValues=to_av({":yes": True}),
         )
 

@@ -17,6 +17,7 @@ from mcp_server.store.base import (
     LeaseLost,
     NewTask,
     Progress,
+    Renewal,
     TaskRecord,
     TaskStore,
     beat_parts,
@@ -26,7 +27,7 @@ from mcp_server.store.base import (
 from mcp_server.store.quotas import Quota, result_size
 from mcp_server.store.sqlite_quotas import charge_result, check_create
 from mcp_server.store.sqlite_recovery import SqliteRecovery
-from mcp_server.store.sqlite_schema import RENEW, RENEW_WITH_PROGRESS, SAVE_CHECKPOINT, row_to_record
+from mcp_server.store.sqlite_schema import HELD, RENEW, RENEW_WITH_PROGRESS, SAVE_CHECKPOINT, row_to_record
 
 
 class SqliteTaskStore(SqliteRecovery, TaskStore):
@@ -103,10 +104,10 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
         progress: Progress | None = None,
         checkpoint: str | None = None,
     ) -> None:
-        if self.heartbeat_many(worker_id, now, lease_seconds, [(task_id, progress, checkpoint)]):
+        if self.renew(worker_id, now, lease_seconds, [(task_id, progress, checkpoint)]).lost:
             raise LeaseLost
 
-    def heartbeat_many(self, worker_id: str, now: float, lease_seconds: float, items: Sequence[Beat]) -> list[str]:
+    def renew(self, worker_id: str, now: float, lease_seconds: float, items: Sequence[Beat]) -> Renewal:
         beats = [beat_parts(beat) for beat in items]
         renew = [(now + lease_seconds, now, int(now), task_id, worker_id) for task_id, p, _ in beats if p is None]
         with_progress = [
@@ -115,6 +116,7 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
             if p is not None
         ]
         checkpoints = [(cp, task_id, worker_id) for task_id, _, cp in beats if cp is not None]
+        ids = [task_id for task_id, _, _ in beats]
         with self._lock:
             # One transaction (one WAL commit) for the whole flush, and one executemany per
             # statement: the loop runs in C, so the event loop is not starved of the GIL
@@ -129,20 +131,30 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
                 if checkpoints:  # the same transaction: one commit
                     self._conn.executemany(SAVE_CHECKPOINT, checkpoints)
                 lost: list[str] = []
-                if updated != len(items):  # rare: some leases were lost; find which
-                    ids = [task_id for task_id, _, _ in beats]
-                    owned: set[str] = set()
-                    for i in range(0, len(ids), 500):
-                        chunk = ids[i : i + 500]
-                        placeholders = ",".join("?" * len(chunk))  # values are bound, never interpolated
-                        query = f"SELECT task_id FROM tasks WHERE status = 'working' AND lease_owner = ? AND task_id IN ({placeholders})"  # noqa: S608, E501
-                        owned.update(row[0] for row in self._conn.execute(query, (worker_id, *chunk)))
-                    lost = [task_id for task_id in ids if task_id not in owned]
+                followed: dict[str, float] = {}
+                for i in range(0, len(ids), 500):
+                    chunk = ids[i : i + 500]
+                    placeholders = ",".join("?" * len(chunk))  # values are bound, never interpolated
+                    if updated != len(items):  # rare: some leases were lost; find which
+                        query = f"SELECT task_id FROM tasks WHERE {HELD} AND task_id IN ({placeholders})"  # noqa: S608
+                        owned = {row[0] for row in self._conn.execute(query, (worker_id, *chunk))}
+                        lost += [task_id for task_id in chunk if task_id not in owned]
+                    query = f"SELECT task_id, followed_until FROM tasks WHERE followed_until > ? AND task_id IN ({placeholders})"  # noqa: S608, E501
+                    followed.update((row[0], row[1]) for row in self._conn.execute(query, (now, *chunk)))
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
-        return lost
+        return Renewal(lost, {task_id: until for task_id, until in followed.items() if task_id not in lost})
+
+    def follow(self, task_id: str, now: float, until: float) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE tasks SET followed_until = ? WHERE task_id = ? AND status = 'working'"
+                " AND (followed_until IS NULL OR followed_until < ?)",
+                (until, task_id, (now + until) / 2),
+            )
+        return cursor.rowcount == 1
 
     def finish(
         self,

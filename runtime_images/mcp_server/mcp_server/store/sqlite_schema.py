@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     publish_attempts INTEGER NOT NULL DEFAULT 0,
     publish_abandoned INTEGER NOT NULL DEFAULT 0,
     handover INTEGER NOT NULL DEFAULT 0,
-    checkpoint TEXT
+    checkpoint TEXT,
+    followed_until REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE status = 'working';
@@ -60,17 +61,23 @@ ADDED_COLUMNS = {
     "publish_abandoned": "INTEGER NOT NULL DEFAULT 0",
     "handover": "INTEGER NOT NULL DEFAULT 0",
     "checkpoint": "TEXT",
+    "followed_until": "REAL",
 }
 
+# A lease is held while the task works, this worker owns it, and it was not given up (released for a
+# hand-over or a durable sleep): a renewal racing the release must not take it back.
+HELD = "status = 'working' AND lease_owner = ? AND handover = 0"
 RENEW = (
     "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds"
-    " WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
+    " WHERE task_id = ? AND status = 'working' AND lease_owner = ? AND handover = 0"
 )
-SAVE_CHECKPOINT = "UPDATE tasks SET checkpoint = ? WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
+SAVE_CHECKPOINT = (
+    "UPDATE tasks SET checkpoint = ? WHERE task_id = ? AND status = 'working' AND lease_owner = ? AND handover = 0"
+)
 RENEW_WITH_PROGRESS = (
     "UPDATE tasks SET lease_expires_at = ?, updated_at = ?, expires_at = ? + ttl_seconds,"
     " progress = ?, total = ?, status_message = ?"
-    " WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
+    " WHERE task_id = ? AND status = 'working' AND lease_owner = ? AND handover = 0"
 )
 
 
@@ -105,4 +112,5 @@ def row_to_record(row: sqlite3.Row) -> TaskRecord:
         publish_abandoned=bool(row["publish_abandoned"]),
         handover=bool(row["handover"]),
         checkpoint=json.loads(row["checkpoint"]) if row["checkpoint"] else None,
+        followed_until=row["followed_until"],
     )
