@@ -104,6 +104,8 @@ def main() -> None:
         help="the bench environment's interpreter (make bench-env); without one, FastMCP is left out",
     )
     args = parser.parse_args()
+    if args.fastmcp_python:  # absolute (servers start in other folders), symlinks kept (a venv's python is one)
+        args.fastmcp_python = os.path.abspath(args.fastmcp_python)
     # As the image's build does (Dockerfile): the kit's modules precompiled, like the environments' packages.
     for package in ("mcp_server", "kit_contracts"):
         compileall.compile_dir(str(IMAGE_DIR / package), quiet=1)

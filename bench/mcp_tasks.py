@@ -323,6 +323,8 @@ def main() -> None:
     parser.add_argument("--serve", choices=["engine", "baseline"])
     parser.add_argument("--port", type=int)
     args = parser.parse_args()
+    if args.fastmcp_python:  # absolute (servers start in other folders), symlinks kept (a venv's python is one)
+        args.fastmcp_python = os.path.abspath(args.fastmcp_python)
     if args.serve == "engine":
         return serve_engine(args.port)
     if args.serve == "baseline":

@@ -8,7 +8,7 @@ import sys
 if __name__ == "__main__":
     # Start-up builds some 150,000 objects that live as long as the process (the mcp SDK's
     # modules and schemas, the app): collecting while they are made finds almost nothing.
-    # settle_heap() collects once and freezes them; the collector is back on before serving.
+    # settle_heap() freezes them; the collector is back on before serving.
     gc.disable()
 
 import argparse
