@@ -46,8 +46,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=10, help="Docket worker concurrency (FastMCP's default 10)")
     args = parser.parse_args()
     app = build(args.concurrency).http_app(path="/mcp")
-    gc.collect()  # the same start-up as the kit's entry point (mcp_server.app.settle_heap)
-    gc.freeze()
+    gc.freeze()  # the same start-up as the kit's entry point (mcp_server.app.settle_heap)
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")
 
 
