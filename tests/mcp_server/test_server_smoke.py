@@ -1,4 +1,4 @@
-"""Issue A: the image's entry point serves MCP at /mcp and /ping on the same port."""
+"""The image's entry point serves MCP at /mcp and /ping on the same port."""
 
 from __future__ import annotations
 
