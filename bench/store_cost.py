@@ -50,7 +50,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 TABLE = "tasks"
 ACTOR = "bench"
-PRICES = (1.25, 0.625)  # USD per million write request units: the long-standing on-demand price; us-east-1 since Nov 2024
+PRICES = (1.25, 0.625)  # USD per million write request units: the former on-demand price; us-east-1 since Nov 2024
 # Store methods by the kind of write they make; beats (renewals) are classified one by one.
 KINDS = {
     "create": "create",
