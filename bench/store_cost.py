@@ -72,6 +72,8 @@ ONCE = ("create", "terminal", "publish", "purge")
 RECURRING = ("lease", "progress", "checkpoint", "follow", "input", "recovery")
 # A reader elsewhere marks a task followed; its worker learns so at its next renewal (a third of a lease).
 SETTLE_SECONDS = 25
+# Printed even when none was written (purge: DynamoDB's TTL deletes expired items without write units).
+ALWAYS_SHOWN = ("create", "lease", "progress", "checkpoint", "terminal", "publish", "purge")
 ORDER = ("create", "lease", "progress", "checkpoint", "follow", "terminal", "publish", "purge", "input", "recovery")
 
 
@@ -530,7 +532,9 @@ def print_table(title: str, summary: dict[str, Any], definition: dict[str, Any],
     for kind in ORDER:
         row = summary["per_kind"].get(kind)
         if not row:
-            continue
+            if kind not in ALWAYS_SHOWN:
+                continue
+            row = {"rows": 0.0, "table": 0.0, "failed": 0.0, **{n: 0.0 for n in indexes}}
         units_ = row["table"] + sum(row[n] for n in indexes)
         total_rows += row["rows"]
         total_units += units_
