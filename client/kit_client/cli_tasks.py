@@ -84,6 +84,14 @@ def emit_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
+def show_state(found: dict[str, Any], as_json: bool) -> None:
+    """A task's state after a command: JSON, or its one-line progress."""
+    if as_json:
+        emit_json(found)
+    else:
+        click.echo(render.progress_line(found, colour=render.colour_on(sys.stdout)))
+
+
 def interactive(as_json: bool) -> bool:
     return not as_json and sys.stdin.isatty() and sys.stdout.isatty()
 
@@ -336,10 +344,7 @@ def watch_tasks(
 def cancel(to: Target, task_id: str, as_json: bool) -> int:
     """Cancel one of your running tasks (it stops at its next checkpoint)."""
     found = over(to, lambda t: t.cancel(task_id))
-    if as_json:
-        emit_json(found)
-    else:
-        click.echo(render.progress_line(found, colour=render.colour_on(sys.stdout)))
+    show_state(found, as_json)
     return 0
 
 
@@ -388,10 +393,7 @@ def answer(
         return await t.answer(task_id, content, action, chosen)
 
     found = over(to, operation)
-    if as_json:
-        emit_json(found)
-    else:
-        click.echo(render.progress_line(found, colour=render.colour_on(sys.stdout)))
+    show_state(found, as_json)
     return 0
 
 

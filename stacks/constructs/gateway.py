@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import re
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import Stack
 from aws_cdk import aws_bedrockagentcore as agentcore
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks.config import JwtAuth
+from stacks.constructs.runtime_role import agentcore_service_principal
 
 # CloudFormation's AWS::BedrockAgentCore::GatewayTarget Name: letters, digits, single hyphens.
 TARGET_NAME = "mcp-server"
@@ -52,20 +53,7 @@ class McpGateway(Construct):
         self.role = iam.Role(
             self,
             "ServiceRole",
-            assumed_by=iam.ServicePrincipal(
-                "bedrock-agentcore.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="bedrock-agentcore",
-                            resource="gateway",
-                            resource_name=f"{name}-*",
-                            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                        )
-                    },
-                },
-            ),
+            assumed_by=agentcore_service_principal(stack, "gateway", name),
             description=f"Service role of the {name} AgentCore Gateway (no permissions: JWT passthrough)",
         )
         self.gateway = agentcore.CfnGateway(

@@ -28,6 +28,24 @@ def runtime_log_group_pattern(runtime_name: str) -> str:
     return f"{RUNTIME_LOG_GROUP_PREFIX}{runtime_name}-*"
 
 
+def agentcore_service_principal(stack: Stack, resource: str, name: str) -> iam.ServicePrincipal:
+    """AgentCore, acting for this account's `resource` named "<name>-<suffix>" only (the confused-deputy guard)."""
+    return iam.ServicePrincipal(
+        "bedrock-agentcore.amazonaws.com",
+        conditions={
+            "StringEquals": {"aws:SourceAccount": stack.account},
+            "ArnLike": {
+                "aws:SourceArn": stack.format_arn(
+                    service="bedrock-agentcore",
+                    resource=resource,
+                    resource_name=f"{name}-*",
+                    arn_format=ArnFormat.SLASH_RESOURCE_NAME,
+                )
+            },
+        },
+    )
+
+
 class RuntimeExecutionRole(iam.Role):
     def __init__(self, scope: Construct, construct_id: str, *, runtime_name: str) -> None:
         stack = Stack.of(scope)
@@ -36,20 +54,7 @@ class RuntimeExecutionRole(iam.Role):
             construct_id,
             # As the L2 builds it, with the runtime ARN narrowed to "<name>-*" (not "<name>*",
             # which also matches a runtime named "<name>2").
-            assumed_by=iam.ServicePrincipal(
-                "bedrock-agentcore.amazonaws.com",
-                conditions={
-                    "StringEquals": {"aws:SourceAccount": stack.account},
-                    "ArnLike": {
-                        "aws:SourceArn": stack.format_arn(
-                            service="bedrock-agentcore",
-                            resource="runtime",
-                            resource_name=f"{runtime_name}-*",
-                            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-                        )
-                    },
-                },
-            ),
+            assumed_by=agentcore_service_principal(stack, "runtime", runtime_name),
             description=f"Execution role of the {runtime_name} AgentCore Runtime",
             max_session_duration=Duration.hours(8),
         )

@@ -136,7 +136,6 @@ class TaskStore(abc.ABC):
     def list_by_owner(self, owner: str, now: float, limit: int = 50) -> list[TaskRecord]:
         """The owner's unexpired tasks, newest first."""
 
-    @abc.abstractmethod
     def heartbeat(
         self,
         task_id: str,
@@ -147,6 +146,8 @@ class TaskStore(abc.ABC):
         checkpoint: str | None = None,
     ) -> None:
         """Renew the lease (and record progress and a checkpoint, in the same write); LeaseLost if not held."""
+        if self.renew(worker_id, now, lease_seconds, [(task_id, progress, checkpoint)]).lost:
+            raise LeaseLost
 
     def heartbeat_many(self, worker_id: str, now: float, lease_seconds: float, items: Sequence[Beat]) -> list[str]:
         """Renew many leases at once (one engine-wide flush instead of a writer per task).

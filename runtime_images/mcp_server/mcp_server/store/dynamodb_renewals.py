@@ -12,17 +12,6 @@ from mcp_server.store.dynamodb_items import from_item, progress_update, sweep_at
 
 
 class Renewals(TableAccess):
-    def heartbeat(
-        self,
-        task_id: str,
-        worker_id: str,
-        now: float,
-        lease_seconds: float,
-        progress: Progress | None = None,
-        checkpoint: str | None = None,
-    ) -> None:
-        self._renew_one(task_id, worker_id, now, lease_seconds, progress, checkpoint)
-
     def renew(self, worker_id: str, now: float, lease_seconds: float, items: Sequence[Beat]) -> Renewal:
         lost: list[str] = []
         followed: dict[str, float] = {}

@@ -95,18 +95,6 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
             ).fetchall()
         return [row_to_record(r) for r in rows]
 
-    def heartbeat(
-        self,
-        task_id: str,
-        worker_id: str,
-        now: float,
-        lease_seconds: float,
-        progress: Progress | None = None,
-        checkpoint: str | None = None,
-    ) -> None:
-        if self.renew(worker_id, now, lease_seconds, [(task_id, progress, checkpoint)]).lost:
-            raise LeaseLost
-
     def renew(self, worker_id: str, now: float, lease_seconds: float, items: Sequence[Beat]) -> Renewal:
         beats = [beat_parts(beat) for beat in items]
         renew = [(now + lease_seconds, now, int(now), task_id, worker_id) for task_id, p, _ in beats if p is None]
