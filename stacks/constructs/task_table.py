@@ -16,9 +16,9 @@ from constructs import Construct
 from stacks.constructs.grants import grant_table_items
 
 PARTITION_KEY = "task_id"
-# Both indexes project keys only: a write reaches an index only when an item enters or leaves
+# Every index projects keys only: a write reaches an index only when an item enters or leaves
 # it or its index key changes, so a lease renewal or a progress report writes the table alone
-# (with ``ALL`` each one was also written to both indexes). Readers fetch the items by key.
+# (with ``ALL`` each one was also written to every index). Readers fetch the items by key.
 OWNER_INDEX = "by_owner_keys"
 OWNER_INDEX_PARTITION_KEY = "owner"
 OWNER_INDEX_SORT_KEY = "created_at"
@@ -29,6 +29,14 @@ SWEEP_INDEX = "by_sweep"
 # moves on a coarse grid past its lease's end, not with every renewal.
 SWEEP_INDEX_PARTITION_KEY = "lease_state"
 SWEEP_INDEX_SORT_KEY = "sweep_at"
+FOLLOW_INDEX = "by_follower"
+# Sparse index: only tasks a reader in another server began to follow carry ``follower`` (the worker
+# running the task then) and ``follow_since``. Each worker queries its own recent follows about once a
+# second while it runs tasks, and writes a followed task's progress at once: the reader's wait for fresh
+# progress is a second or two, without every task writing progress often. Extending a follow changes
+# no key (no index write).
+FOLLOW_INDEX_PARTITION_KEY = "follower"
+FOLLOW_INDEX_SORT_KEY = "follow_since"
 TTL_ATTRIBUTE = "expires_at"
 # What the MCP server's DynamoDB store calls on the table (no Scan: the sweeper queries
 # the sparse sweep index and expiry is DynamoDB TTL's job).
@@ -82,6 +90,7 @@ class TaskTable(Construct):
         for index_name, partition_key, sort_key in (
             (OWNER_INDEX, OWNER_INDEX_PARTITION_KEY, OWNER_INDEX_SORT_KEY),
             (SWEEP_INDEX, SWEEP_INDEX_PARTITION_KEY, SWEEP_INDEX_SORT_KEY),
+            (FOLLOW_INDEX, FOLLOW_INDEX_PARTITION_KEY, FOLLOW_INDEX_SORT_KEY),
         ):
             self.table.add_global_secondary_index(
                 index_name=index_name,
@@ -91,8 +100,10 @@ class TaskTable(Construct):
             )
 
     def grant_task_access(self, grantee: iam.IGrantable) -> None:
-        """What the MCP server's store needs: its item actions and Query on both indexes."""
-        grant_table_items(grantee, self.table, TASK_STORE_ACTIONS, query_indexes=(OWNER_INDEX, SWEEP_INDEX))
+        """What the MCP server's store needs: its item actions and Query on the three indexes."""
+        grant_table_items(
+            grantee, self.table, TASK_STORE_ACTIONS, query_indexes=(OWNER_INDEX, SWEEP_INDEX, FOLLOW_INDEX)
+        )
 
     def grant_sweep_access(self, grantee: iam.IGrantable) -> None:
         """What the scheduled sweeper needs: its item actions and Query on the sweep index only."""

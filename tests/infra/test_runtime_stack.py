@@ -257,7 +257,12 @@ def test_mcp_server_writes_memory_events_and_uses_its_table_only(synthesized) ->
     for action in dynamo:
         assert all("TaskStoreTable" in str(r) for r in granted[action]), action
     index_resources = [str(r) for r in granted["dynamodb:Query"] if "/index/" in str(r)]
-    assert len(index_resources) == 2 and not any("/index/*" in r for r in index_resources)
+    assert len(index_resources) == 3 and not any("/index/*" in r for r in index_resources)
+    assert {r.rsplit("/index/", 1)[1].split("'")[0] for r in index_resources} == {
+        "by_owner_keys",
+        "by_sweep",
+        "by_follower",
+    }
     kit_key = {"Fn::ImportValue": "dev-Stateful:ExportsOutputFnGetAttEncryptionKey3A692D6EArn94765F1F"}
     for action in ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"):
         assert granted[action] and all(r == kit_key for r in granted[action]), action

@@ -295,6 +295,17 @@ def test_task_table_schema(synthesized) -> None:
                             "Projection": {"ProjectionType": "KEYS_ONLY"},
                         }
                     ),
+                    Match.object_like(
+                        {
+                            # Sparse: only tasks a reader elsewhere began to follow; extending one writes no key.
+                            "IndexName": task_table.FOLLOW_INDEX,
+                            "KeySchema": [
+                                {"AttributeName": task_table.FOLLOW_INDEX_PARTITION_KEY, "KeyType": "HASH"},
+                                {"AttributeName": task_table.FOLLOW_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                            ],
+                            "Projection": {"ProjectionType": "KEYS_ONLY"},
+                        }
+                    ),
                 ]
             ),
         },

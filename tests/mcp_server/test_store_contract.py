@@ -141,11 +141,12 @@ def test_moto_table_matches_the_construct(table_definition: dict[str, Any]) -> N
     indexes = {g["IndexName"]: g["KeySchema"] for g in table_definition["GlobalSecondaryIndexes"]}
     assert [k["AttributeName"] for k in indexes["by_owner_keys"]] == ["owner", "created_at"]
     assert [k["AttributeName"] for k in indexes["by_sweep"]] == ["lease_state", "sweep_at"]
+    assert [k["AttributeName"] for k in indexes["by_follower"]] == ["follower", "follow_since"]
     # Keys only: renewals and progress reports change no key, so they write no index.
     projections = {
         g["IndexName"]: g["Projection"]["ProjectionType"] for g in table_definition["GlobalSecondaryIndexes"]
     }
-    assert projections == {"by_owner_keys": "KEYS_ONLY", "by_sweep": "KEYS_ONLY"}
+    assert projections == {"by_owner_keys": "KEYS_ONLY", "by_sweep": "KEYS_ONLY", "by_follower": "KEYS_ONLY"}
     assert table_definition["_ttl_attribute"] == "expires_at"
 
 
@@ -286,16 +287,46 @@ def test_publication_attempts_are_counted_and_can_be_given_up(store: TaskStore) 
 def test_a_reader_elsewhere_follows_a_task_and_its_renewal_says_so(store: TaskStore) -> None:
     task, _ = store.create(new_task(), NOW, LEASE)
     assert store.renew("w1", NOW + 1, LEASE, [(task.task_id, None)]).followed == {}
-    assert store.follow(task.task_id, NOW + 2, NOW + 122)
-    assert not store.follow(task.task_id, NOW + 3, NOW + 123)  # a second reader: the first mark serves both
+    assert store.follow(task.task_id, "w1", NOW + 2, NOW + 122)
+    seen = store.get(task.task_id, "alice", NOW + 2)
+    assert seen is not None and (seen.follower, seen.followed_until) == ("w1", NOW + 122)
+    # A second reader: the first mark serves both (whichever form it tries).
+    assert not store.follow(task.task_id, "w1", NOW + 3, NOW + 123, extend=True)
+    assert not store.follow(task.task_id, "w1", NOW + 3, NOW + 123)
     renewal = store.renew("w1", NOW + 4, LEASE, [(task.task_id, (1, 10, "one"))])
     assert renewal.lost == [] and renewal.followed == {task.task_id: NOW + 122}
-    assert store.follow(task.task_id, NOW + 70, NOW + 190)  # past the mark's middle: renewed
+    assert store.follow(task.task_id, "w1", NOW + 70, NOW + 190, extend=True)  # past the mark's middle: extended
+    assert store.follows_since("w1", NOW) == {task.task_id: NOW + 2}  # the same follow: it began at NOW + 2
     assert store.renew("w1", NOW + 200, LEASE, [(task.task_id, None)]).followed == {}  # the mark ran out
     store.finish(task.task_id, "w1", c.STATUS_COMPLETED, NOW + 201, result={}, publish_after=NOW + 300)
-    assert not store.follow(task.task_id, NOW + 202, NOW + 322)  # ended: nothing to follow
+    assert not store.follow(task.task_id, "w1", NOW + 202, NOW + 322)  # ended: nothing to follow
     got = store.get(task.task_id, "alice", NOW + 202)
     assert got is not None and got.progress == 1 and got.status == c.STATUS_COMPLETED
+
+
+def test_a_worker_reads_the_follows_begun_for_it_since_a_time(store: TaskStore) -> None:
+    mine, _ = store.create(new_task(), NOW, LEASE)
+    theirs, _ = store.create(new_task(worker="w2"), NOW, LEASE)
+    quiet, _ = store.create(new_task(), NOW, LEASE)
+    assert store.follows_since("w1", NOW - 30) == {}
+    assert store.follow(mine.task_id, "w1", NOW + 1, NOW + 121)
+    assert store.follow(theirs.task_id, "w2", NOW + 2, NOW + 122)
+    assert not store.follow(quiet.task_id, "w2", NOW + 2, NOW + 122)  # not w2's task: no mark for it
+    assert store.follows_since("w1", NOW - 29) == {mine.task_id: NOW + 1}
+    assert store.follows_since("w2", NOW - 28) == {theirs.task_id: NOW + 2}
+    assert store.follows_since("w1", NOW + 2) == {}  # begun before the time asked about
+    # The mark ran out; a new reader begins a new follow, and the worker is told again.
+    assert store.follow(mine.task_id, "w1", NOW + 200, NOW + 320)
+    assert store.follows_since("w1", NOW + 150) == {mine.task_id: NOW + 200}
+    # Taken over by another worker: a reader's follow now names it (a mark for the former worker is refused).
+    store.release(mine.task_id, "w1", NOW + 210)
+    assert store.take_over(mine.task_id, "w1", "w3", NOW + 211, LEASE, count_attempt=False)
+    assert not store.follow(mine.task_id, "w1", NOW + 212, NOW + 332)
+    assert store.follow(mine.task_id, "w3", NOW + 212, NOW + 332, extend=True)  # tried as an extension first
+    assert store.follows_since("w3", NOW + 150) == {mine.task_id: NOW + 212}
+    # A task that ended is no longer reported to its worker.
+    store.finish(theirs.task_id, "w2", c.STATUS_COMPLETED, NOW + 213, result={}, publish_after=NOW + 300)
+    assert store.follows_since("w2", NOW) in ({}, {theirs.task_id: NOW + 2})
 
 
 def test_renewals_leave_the_sweep_index_alone_until_the_grid_moves(moto_table: tuple[Any, str]) -> None:

@@ -83,7 +83,7 @@ class TaskService:
         self.outcomes = outcomes
         self._session_ends_at = session_ends_at
         self.blobs = blobs
-        self.following = Following(store, worker)
+        self.following = Following(store, worker, settings.progress_write_seconds)
 
     def handover_margin(self) -> float:
         """How long before the session's end resumable work is handed over (a few leases, at least a minute)."""
@@ -151,17 +151,19 @@ class TaskService:
             self.worker.spawn(record)
         return record
 
-    async def find(self, caller: Caller, task_id: str) -> TaskRecord | None:
+    async def find(self, caller: Caller, task_id: str, *, latest: bool = False) -> TaskRecord | None:
+        """The caller's task, or None. `latest`: the caller asked for the task itself (tasks/get), so a
+        task running elsewhere whose stored progress is stale is re-read once its worker wrote (engine.following)."""
         if self.store.reads_inline:
             record = self.store.get(task_id, caller.actor_id, time.time())
         else:
             record = await blocking(self.store.get, task_id, caller.actor_id, time.time())
         # The latest progress: from memory if the task runs here, else the store's (asking for it sooner).
-        return None if record is None else await self.following.seen(record)
+        return None if record is None else await self.following.seen(record, latest=latest)
 
-    async def load(self, caller: Caller, task_id: str) -> TaskRecord:
+    async def load(self, caller: Caller, task_id: str, *, latest: bool = False) -> TaskRecord:
         """The caller's task; TaskNotFound if it does not exist, expired, or is someone else's."""
-        record = await self.find(caller, task_id)
+        record = await self.find(caller, task_id, latest=latest)
         if record is None:
             raise TaskNotFound(task_id)
         return record

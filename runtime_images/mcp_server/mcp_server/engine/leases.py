@@ -5,9 +5,11 @@ work here; before the session ends, resumable work is released for another sessi
 
 Store writes are the cost of a task (a DynamoDB write per renewal): a task's progress and its last
 checkpoint ride its lease renewal, every third of a lease, in the same write. Only while a reader in
-another process follows the task (store.follow, told back by the renewal) is progress written more
-often, every TASK_PROGRESS_WRITE_SECONDS. Readers in this process never wait for a write: they see
-every report in memory (engine.following).
+another process follows the task is progress written more often: at once when the follow begins (this
+process reads its new follows about every FOLLOW_POLL_SECONDS while it runs tasks: store.follows_since,
+a single small query), then every TASK_PROGRESS_WRITE_SECONDS until the mark runs out (each renewal says
+until when). Readers in this process never wait for a write: they see every report in memory
+(engine.following).
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from mcp_server.settings import Settings
 from mcp_server.store.base import TaskStore
 
 logger = logging.getLogger(__name__)
+# How often a worker running tasks reads the follows begun for it (a reader elsewhere waits that long).
+FOLLOW_POLL_SECONDS = 1.0
+# How far back each such read looks: covers clocks that differ and the follow index's propagation.
+FOLLOW_LOOKBACK_SECONDS = 30.0
 
 
 @dataclass
@@ -38,6 +44,9 @@ class Running:
     resumable: bool = False
     # Until when (wall clock) a reader in another process follows the task, as the last renewal said.
     followed_until: float = 0.0
+    # When the latest follow this worker acted on began; a newer one has the task written at once.
+    follow_seen: float = 0.0
+    write_now: bool = False
 
 
 class Leases:
@@ -48,6 +57,8 @@ class Leases:
         self._running = running
         # When lease renewals began failing (None while they succeed): the engine's health.
         self.store_failing_since: float | None = None
+        self._follows_read_at = 0.0  # wall clock
+        self._follows_failing = False
 
     async def renew_forever(self) -> None:
         """One writer renews every running task's lease and records its progress.
@@ -58,6 +69,7 @@ class Leases:
         while True:
             await anyio.sleep(self.wake_seconds)
             try:
+                await self._learn_follows()
                 await self._renew_once()
             except Exception:
                 # Supervised: one bad round (a store outage, a listener bug) is logged, not fatal.
@@ -73,8 +85,33 @@ class Leases:
         # Fine enough that a followed task's progress is written close to its interval, never busy.
         return max(0.05, min(1.0, self.renew_seconds / 4, self.settings.progress_write_seconds / 4))
 
+    async def _learn_follows(self) -> None:
+        """Mark the running tasks a reader elsewhere began to follow since the last look: written at once."""
+        wall = time.time()
+        if wall - self._follows_read_at < FOLLOW_POLL_SECONDS or not any(
+            running.lost is None for running in self._running.values()
+        ):
+            return
+        self._follows_read_at = wall
+        try:
+            begun = await blocking(self.store.follows_since, self.worker_id, wall - FOLLOW_LOOKBACK_SECONDS)
+        except Exception:
+            # Followed tasks are still told by their renewals; only the first write comes later.
+            if not self._follows_failing:
+                logger.exception("reading new follows failed; followed tasks are written at the lease's pace")
+            self._follows_failing = True
+            return
+        self._follows_failing = False
+        for task_id, since in begun.items():
+            running = self._running.get(task_id)
+            if running is not None and since > running.follow_seen:
+                running.follow_seen = since
+                running.write_now = True
+
     def _due(self, running: Running, now: float, wall: float) -> bool:
         """The task's lease must be renewed, or a reader elsewhere follows it and it has unwritten progress."""
+        if running.write_now:
+            return True
         since = now - running.last_renew
         if since >= self.renew_seconds:
             return True
@@ -113,7 +150,7 @@ class Leases:
                 if running.lost is None:  # not given up here meanwhile (a hand-over)
                     await self._stop_lost(task_id, running)
             else:
-                running.last_renew = now
+                running.last_renew, running.write_now = now, False
                 running.followed_until = renewal.followed.get(task_id, 0.0)
 
     async def _stop_lost(self, task_id: str, running: Running) -> None:

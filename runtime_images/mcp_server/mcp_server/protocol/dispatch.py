@@ -179,7 +179,7 @@ class TasksExtension(Extension):
         return await self.tasks.load(caller, task_id)
 
     async def _get(self, ctx: Ctx, caller: Caller, params: TaskIdParams) -> dict[str, Any]:
-        record = await self._load(caller, params.task_id)
+        record = await self.tasks.load(caller, params.task_id, latest=True)
         poll = self.tasks.settings.poll_interval_ms
         wire = tasks_2026.get(record, poll) if is_modern(ctx) else task_wire(record, poll, modern=False)
         wire["_meta"] = {**wire.get("_meta", {}), ATTEMPT_META: record.attempts}

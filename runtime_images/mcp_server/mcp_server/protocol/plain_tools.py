@@ -100,10 +100,12 @@ def _caller(ctx: Context[Any, Any], tasks: TaskService) -> Caller:
     return requester()  # a JSON-RPC error naming the header when the caller context is not usable
 
 
-async def _load(ctx: Context[Any, Any], tasks: TaskService, task_id: str) -> tuple[Caller, TaskRecord]:
+async def _load(
+    ctx: Context[Any, Any], tasks: TaskService, task_id: str, *, latest: bool = False
+) -> tuple[Caller, TaskRecord]:
     caller = _caller(ctx, tasks)
     try:
-        return caller, await tasks.load(caller, task_id)
+        return caller, await tasks.load(caller, task_id, latest=latest)
     except TaskNotFound as exc:
         raise ToolError(str(exc)) from None
 
@@ -180,7 +182,7 @@ def _status_output() -> FuncMetadata:
 def task_tools(tasks: TaskService) -> list[Tool]:
     async def check_task_status(task_id: TaskId, ctx: Context[Any, Any]) -> TaskStatus:
         """Current status and progress of one of your tasks."""
-        _, record = await _load(ctx, tasks, task_id)
+        _, record = await _load(ctx, tasks, task_id, latest=True)
         return _status(record, tasks)
 
     async def get_task_result(task_id: TaskId, ctx: Context[Any, Any]) -> CallToolResult:

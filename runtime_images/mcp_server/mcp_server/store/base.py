@@ -93,6 +93,8 @@ class TaskRecord:
     checkpoint: Any = None
     # Until when a reader in another process follows the task: its worker writes progress more often.
     followed_until: float | None = None
+    # The worker that reader's mark was for (the lease owner then): the one told of the mark at once.
+    follower: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -161,13 +163,20 @@ class TaskStore(abc.ABC):
         """heartbeat_many, also saying which of the tasks renewed a reader in another process follows (`follow`)."""
 
     @abc.abstractmethod
-    def follow(self, task_id: str, now: float, until: float) -> bool:
-        """A reader in another process follows a working task until `until`: its worker, told at its next
-        renewal, then writes progress every TASK_PROGRESS_WRITE_SECONDS instead of only with the lease.
+    def follow(self, task_id: str, follower: str, now: float, until: float, *, extend: bool = False) -> bool:
+        """A reader in another process follows a working task, leased to `follower`, until `until`.
 
-        Written only if the task is working and nobody follows it past the middle of that span (readers
-        in several processes do not each write). True if written.
+        A new follow (none running, or one for another worker) records when it began, and
+        `follows_since` tells the worker within its next poll: it writes progress at once, then every
+        TASK_PROGRESS_WRITE_SECONDS while the mark lasts (its renewals say until when). A follow still
+        running is extended only past the middle of its span (readers in several processes do not each
+        write). `extend` says which of the two the caller expects (tried first). True if written.
         """
+
+    @abc.abstractmethod
+    def follows_since(self, worker_id: str, since: float) -> dict[str, float]:
+        """Task id -> when its follow began, for follows of tasks leased to `worker_id` begun at or after
+        `since` (a cheap read a worker makes every second or so while it runs tasks)."""
 
     @property
     def reads_inline(self) -> bool:

@@ -12,10 +12,12 @@ from mcp_server.store import dynamodb_quotas as quotas
 from mcp_server.store.base import LeaseLost, TaskRecord
 from mcp_server.store.dynamodb_items import from_item, to_av
 
-# Both indexes carry keys only: an index write then happens only when an item enters or leaves it or
+# The indexes carry keys only: an index write then happens only when an item enters or leaves it or
 # its index key changes, never for a renewal or a progress report. Readers fetch the items themselves.
 OWNER_INDEX = "by_owner_keys"
 SWEEP_INDEX = "by_sweep"
+# Sparse: only tasks a reader in another process began to follow, keyed by their worker and when.
+FOLLOW_INDEX = "by_follower"
 # BatchGetItem takes at most this many keys per call.
 BATCH_GET_MAX = 100
 

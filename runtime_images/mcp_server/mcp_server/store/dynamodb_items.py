@@ -73,6 +73,7 @@ def from_item(item: dict[str, Any]) -> TaskRecord:
         handover=bool(raw.get("handover", False)),
         checkpoint=json.loads(raw["checkpoint"]) if "checkpoint" in raw else None,
         followed_until=num("followed_until"),
+        follower=raw.get("follower"),
     )
 
 

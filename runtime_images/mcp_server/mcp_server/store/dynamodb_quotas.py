@@ -1,6 +1,6 @@
 """Per-actor quota counters in the task table, written in the same transaction as the task they count.
 
-Items (keyed like request keys, outside both indexes, expiring by the table's TTL):
+Items (keyed like request keys, outside every index, expiring by the table's TTL):
 `quota#running#<owner>` (working tasks, +1 on create, -1 on every terminal transition),
 `quota#minute#<owner>#<start>` (tasks created that minute), `quota#day#<owner>#<start>` (result
 bytes stored that day). A condition on the counter refuses the whole transaction when over.

@@ -7,7 +7,7 @@ from typing import Any
 
 from mcp_server import constants as c
 from mcp_server.store.base import Beat, LeaseLost, Progress, Renewal, beat_parts
-from mcp_server.store.dynamodb_access import TableAccess
+from mcp_server.store.dynamodb_access import FOLLOW_INDEX, TableAccess
 from mcp_server.store.dynamodb_items import from_item, progress_update, sweep_at, to_av
 
 
@@ -77,21 +77,49 @@ class Renewals(TableAccess):
             self._sweep_written[task_id] = float(item["sweep_at"]["N"])
         return from_item(item).followed_until
 
-    def follow(self, task_id: str, now: float, until: float) -> bool:
+    def follow(self, task_id: str, follower: str, now: float, until: float, *, extend: bool = False) -> bool:
         if "#" in task_id:
             return False
-        try:
-            self._update(
-                task_id,
-                UpdateExpression="SET followed_until = :until",
-                # Several readers elsewhere: the first one's mark serves the others until its middle.
-                ConditionExpression="#s = :working AND"
-                " (attribute_not_exists(followed_until) OR followed_until < :half)",
-                ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=to_av(
-                    {":until": until, ":half": (now + until) / 2, ":working": c.STATUS_WORKING}
-                ),
-            )
-        except LeaseLost:  # ended, or another reader's follow is recent enough
-            return False
-        return True
+        values = {":until": until, ":now": now, ":f": follower, ":working": c.STATUS_WORKING}
+        # A new follow enters the follow index (its key: the worker, when it began); extending one
+        # changes no index key, so it writes the item alone.
+        begin = {
+            "UpdateExpression": "SET followed_until = :until, follower = :f, follow_since = :now",
+            "ConditionExpression": "#s = :working AND lease_owner = :f AND (attribute_not_exists(followed_until)"
+            " OR followed_until < :now OR attribute_not_exists(follower) OR follower <> :f)",
+            "values": values,
+        }
+        # Several readers elsewhere: the first one's mark serves the others until its middle.
+        more = {
+            "UpdateExpression": "SET followed_until = :until",
+            "ConditionExpression": "#s = :working AND lease_owner = :f AND follower = :f"
+            " AND followed_until >= :now AND followed_until < :half",
+            "values": {**values, ":half": (now + until) / 2},
+        }
+        for form in (more, begin) if extend else (begin, more):
+            try:
+                self._update(
+                    task_id,
+                    UpdateExpression=form["UpdateExpression"],
+                    ConditionExpression=form["ConditionExpression"],
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues=to_av(form["values"]),
+                )
+            except LeaseLost:  # not this form's case (or ended, or another reader's mark is recent enough)
+                continue
+            return True
+        return False
+
+    def follows_since(self, worker_id: str, since: float) -> dict[str, float]:
+        found: dict[str, float] = {}
+        query: dict[str, Any] = {
+            "IndexName": FOLLOW_INDEX,
+            "KeyConditionExpression": "follower = :w AND follow_since >= :since",
+            "ExpressionAttributeValues": to_av({":w": worker_id, ":since": since}),
+        }
+        while True:
+            response = self._ddb.query(TableName=self._table, **query)
+            found.update((item["task_id"]["S"], float(item["follow_since"]["N"])) for item in response.get("Items", []))
+            if "LastEvaluatedKey" not in response:
+                return found
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]

@@ -135,14 +135,27 @@ class SqliteTaskStore(SqliteRecovery, TaskStore):
                 raise
         return Renewal(lost, {task_id: until for task_id, until in followed.items() if task_id not in lost})
 
-    def follow(self, task_id: str, now: float, until: float) -> bool:
+    def follow(self, task_id: str, follower: str, now: float, until: float, *, extend: bool = False) -> bool:
+        # One statement for both: a follow running for this worker keeps its start; any other begins now.
         with self._lock:
             cursor = self._conn.execute(
-                "UPDATE tasks SET followed_until = ? WHERE task_id = ? AND status = 'working'"
-                " AND (followed_until IS NULL OR followed_until < ?)",
-                (until, task_id, (now + until) / 2),
+                "UPDATE tasks SET"
+                " follow_since = CASE WHEN follower IS ? AND followed_until >= ? THEN follow_since ELSE ? END,"
+                " follower = ?, followed_until = ?"
+                " WHERE task_id = ? AND status = 'working' AND lease_owner = ?"
+                " AND NOT (follower IS ? AND followed_until >= ?)",
+                (follower, now, now, follower, until, task_id, follower, follower, (now + until) / 2),
             )
         return cursor.rowcount == 1
+
+    def follows_since(self, worker_id: str, since: float) -> dict[str, float]:
+        with self._read_lock:
+            rows = self._reader.execute(
+                "SELECT task_id, follow_since FROM tasks WHERE follower = ? AND follow_since >= ?"
+                " AND status = 'working' AND lease_owner = ?",
+                (worker_id, since, worker_id),
+            ).fetchall()
+        return {row[0]: row[1] for row in rows}
 
     def finish(
         self,

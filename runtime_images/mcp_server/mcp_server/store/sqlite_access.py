@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mcp_server.store.base import TaskRecord
 from mcp_server.store.sqlite_quotas import SCHEMA as QUOTA_SCHEMA
-from mcp_server.store.sqlite_schema import ADDED_COLUMNS, SCHEMA, row_to_record
+from mcp_server.store.sqlite_schema import ADDED_COLUMNS, ADDED_INDEXES, SCHEMA, row_to_record
 
 
 class SqliteAccess:
@@ -40,6 +40,8 @@ class SqliteAccess:
                     except sqlite3.OperationalError as exc:  # another process opening the file added it first
                         if "duplicate column" not in str(exc):
                             raise
+            for statement in ADDED_INDEXES:
+                self._conn.execute(statement)
         # A second connection for point reads: under WAL it never waits for the writer, so
         # tasks/get stays fast while hundreds of tasks record progress.
         self._reader = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)

@@ -38,7 +38,9 @@ CREATE TABLE IF NOT EXISTS tasks (
     publish_abandoned INTEGER NOT NULL DEFAULT 0,
     handover INTEGER NOT NULL DEFAULT 0,
     checkpoint TEXT,
-    followed_until REAL
+    followed_until REAL,
+    follower TEXT,
+    follow_since REAL
 );
 CREATE INDEX IF NOT EXISTS tasks_by_owner ON tasks (owner, created_at);
 CREATE INDEX IF NOT EXISTS tasks_by_lease ON tasks (lease_expires_at) WHERE status = 'working';
@@ -62,7 +64,13 @@ ADDED_COLUMNS = {
     "handover": "INTEGER NOT NULL DEFAULT 0",
     "checkpoint": "TEXT",
     "followed_until": "REAL",
+    "follower": "TEXT",
+    "follow_since": "REAL",
 }
+# Indexes on added columns: created once the columns exist.
+ADDED_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS tasks_by_follower ON tasks (follower, follow_since) WHERE follower IS NOT NULL",
+)
 
 # A lease is held while the task works, this worker owns it, and it was not given up (released for a
 # hand-over or a durable sleep): a renewal racing the release must not take it back.
@@ -113,4 +121,5 @@ def row_to_record(row: sqlite3.Row) -> TaskRecord:
         handover=bool(row["handover"]),
         checkpoint=json.loads(row["checkpoint"]) if row["checkpoint"] else None,
         followed_until=row["followed_until"],
+        follower=row["follower"],
     )
