@@ -668,7 +668,7 @@ def report(args: argparse.Namespace, result: dict, drove: dict, definition: dict
         line = f"  {group:<30} {len(ages):>4} reads, median {statistics.median(ages):5.1f} s, max {max(ages):5.1f} s"
         if group != "own engine":  # a reader elsewhere: its first read of each task (the one that may wait)
             first: dict[str, float] = {}
-            for task_id, at, age in samples:
+            for task_id, _, age in samples:
                 first.setdefault(task_id, age)
             line += f"; first read of each task: max {max(first.values()):.1f} s"
             if drove.get("waits", {}).get(group):
