@@ -1,17 +1,21 @@
 """Benchmark: task-store writes per task-hour, by kind, and their DynamoDB write units and on-demand cost.
 
 N durable tasks report progress every second (one of them from a 2025-era session) through real MCP
-clients on loopback, on the DynamoDB store (moto) with the table the CDK construct synthesizes. Every
-store call is classified by kind at the store boundary (a counting proxy around the TaskStore) and
-every item it writes is metered at the DynamoDB client: its image before and after, from which the
-write units follow (1 per KB of the larger image, twice in a transaction, plus each index the write
-reaches: a put or delete of its projected item, or both when its index key changes). moto bills
-nothing and models no index writes: the units are derived, from the synthesized definition.
+clients on loopback, created spread over one sweep-index grid period (two leases: each task's
+index-key moves then fall at a different phase, as they do for tasks started at any time), on the
+DynamoDB store (moto) with the table the CDK construct synthesizes. Every store call is classified by
+kind at the store boundary (a counting proxy around the TaskStore) and every item it writes is metered
+at the DynamoDB client: its image before and after, from which the write units follow (1 per KB of the
+larger image, twice in a transaction, plus each index the write reaches: a put or delete of its
+projected item, or both when its index key changes). moto bills nothing and models no index writes:
+the units are derived, from the synthesized definition.
 
 In the same run:
 - a reader in another engine (a second server on its own port, with its own task service, worker and
   listeners, sharing only the table) polls some tasks with tasks/get every second from their start,
-  and some from half-way ("late"): how old is the progress it sees (each report carries its time),
+  and some from 15 s past half-way ("late": three quarters of a renewal interval after the last
+  renewal, so the stored progress is stale when the reader arrives): how old is the progress it sees
+  (each report carries its time),
   and how long each tasks/get takes (a first read of a stale task waits for its worker's write);
 - a 2025-era session gets notifications/progress for its task, and a 2026-07-28 client follows one
   task with subscriptions/listen (notifications/tasks): how often they arrive;
@@ -69,11 +73,28 @@ KINDS = {
     "release": "recovery",
 }
 BEATS = ("renew", "heartbeat_many", "heartbeat")
-ONCE = ("create", "terminal", "publish", "purge")
+# "follow start": a reader's mark that begins a follow (the item enters the follow index), once per
+# reader arriving; "follow": the marks that extend it, once a minute while the reader stays.
+# A late reader arrives this long after half of the task's time: with the default 60 s lease renewed every
+# 20 s from the task's start, its stored progress is then 15 s old (a first read that waits for the worker).
+LATE_AFTER_HALF = 15.0
+ONCE = ("create", "follow start", "terminal", "publish", "purge")
 RECURRING = ("lease", "progress", "checkpoint", "follow", "input", "recovery")
 # Printed even when none was written (purge: DynamoDB's TTL deletes expired items without write units).
 ALWAYS_SHOWN = ("create", "lease", "progress", "checkpoint", "terminal", "publish", "purge")
-ORDER = ("create", "lease", "progress", "checkpoint", "follow", "terminal", "publish", "purge", "input", "recovery")
+ORDER = (
+    "create",
+    "lease",
+    "progress",
+    "checkpoint",
+    "follow start",
+    "follow",
+    "terminal",
+    "publish",
+    "purge",
+    "input",
+    "recovery",
+)
 
 
 # ---------------------------------------------------------------- DynamoDB write units (pure)
@@ -169,6 +190,8 @@ class Meter:
     def record(self, key: str, before: dict | None, after: dict | None, transactional: bool, failed: bool) -> None:
         kind = getattr(self.local, "kind", None) or "other"
         kind = self.local.beats.get(key, kind) if kind == "beat" else kind
+        if kind == "follow" and (after or {}).get("follow_since") != (before or {}).get("follow_since"):
+            kind = "follow start"
         with self.lock:
             self.images.append((key, kind, before, after, transactional, failed, time.time()))
 
@@ -405,16 +428,13 @@ async def drive(url_a: str, url_b: str, args: argparse.Namespace) -> dict[str, A
         client(url_a, headers(), mode="legacy", message_handler=on_message) as legacy,
         listening_client(url_a, headers(), stream) as listener,
     ):
-        for _ in range(args.n - 1):
-            handle = await a.session.call_tool("progress_every_second", arguments, allow_claimed=True)
-            ids.append(handle.task_id)
-        params = {"name": "progress_every_second", "arguments": arguments, "task": {"ttl": 3_600_000}}
-        created = await raw_request(legacy, "tools/call", {**params, "_meta": {"progressToken": "bench"}})
-        legacy_id = created["task"]["taskId"]
         started = time.monotonic()
-        followed = ids[1 : 1 + args.followed]
-        late = ids[1 + args.followed : 1 + args.followed + args.late]
-        out["groups"] = {"followed": followed, "late": late, "legacy": [legacy_id], "listened": [ids[0]]}
+        n_modern = args.n - 1  # and one 2025-era task, created last
+        followed_at = range(1, 1 + args.followed)
+        late_at = range(1 + args.followed, 1 + args.followed + args.late)
+        groups: dict[str, list[str]] = {"followed": [], "late": [], "legacy": [], "listened": []}
+        out["groups"] = groups
+        launched = anyio.Event()
 
         async def read(session: Any, task_id: str, group: str, after: float = 0.0) -> None:
             await anyio.sleep(after)
@@ -429,15 +449,37 @@ async def drive(url_a: str, url_b: str, args: argparse.Namespace) -> dict[str, A
                     out["staleness"][group].append((task_id, time.monotonic() - started, age))
                 await anyio.sleep(1)
 
+        async def launch(tg: Any) -> None:
+            """Create the tasks spread over `--stagger` seconds, each one's readers with it."""
+            for i in range(args.n):
+                await anyio.sleep(max(0.0, started + i * args.stagger / args.n - time.monotonic()))
+                if i == n_modern:
+                    params = {"name": "progress_every_second", "arguments": arguments, "task": {"ttl": 3_600_000}}
+                    created = await raw_request(legacy, "tools/call", {**params, "_meta": {"progressToken": "bench"}})
+                    ids.append(created["task"]["taskId"])
+                    groups["legacy"].append(ids[-1])
+                    continue
+                handle = await a.session.call_tool("progress_every_second", arguments, allow_claimed=True)
+                task_id = handle.task_id
+                ids.append(task_id)
+                if i == 0:
+                    groups["listened"].append(task_id)
+                    tg.start_soon(listen, listener, stream, {"taskIds": [task_id]})
+                elif i in followed_at:
+                    groups["followed"].append(task_id)
+                    tg.start_soon(read, b, task_id, "other engine, from the start")
+                elif i in late_at:
+                    groups["late"].append(task_id)
+                    tg.start_soon(read, b, task_id, "other engine, arriving late", seconds / 2 + LATE_AFTER_HALF)
+                elif i == n_modern - 1:
+                    tg.start_soon(read, a, task_id, "own engine")
+            launched.set()
+
         async with anyio.create_task_group() as tg:
-            tg.start_soon(listen, listener, stream, {"taskIds": [ids[0]]})
-            for task_id in followed:
-                tg.start_soon(read, b, task_id, "other engine, from the start")
-            for task_id in late:
-                tg.start_soon(read, b, task_id, "other engine, from half-way", seconds / 2)
-            tg.start_soon(read, a, ids[-1], "own engine")
+            tg.start_soon(launch, tg)
+            await launched.wait()
             while True:  # all done: the terminal writes and result events follow at once
-                states = [await task_call(a, "tasks/get", i) for i in [*ids, legacy_id]]
+                states = [await task_call(a, "tasks/get", i) for i in ids]
                 if all(s["status"] != "working" for s in states):
                     break
                 await anyio.sleep(2)
@@ -561,7 +603,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20, help="tasks (one of them from a 2025-era session)")
     parser.add_argument("--task-seconds", type=int, default=120)
     parser.add_argument("--followed", type=int, default=2, help="tasks the other engine reads from their start")
-    parser.add_argument("--late", type=int, default=1, help="tasks the other engine reads from half-way")
+    parser.add_argument("--late", type=int, default=1, help="tasks the other engine reads from 15 s past half-way")
+    parser.add_argument(
+        "--stagger",
+        type=float,
+        default=120.0,
+        help="create the tasks spread over this many seconds (default: one sweep-index grid period, two"
+        " 60 s leases, so the index key's moves are sampled at every phase, not all at once or not at all)",
+    )
     parser.add_argument("--checkpoint", action="store_true", help="the tool also checkpoints every second")
     parser.add_argument("--tree", default=str(REPO), help="the checkout whose server, store and table run")
     parser.add_argument(

@@ -61,10 +61,15 @@ class Following:
         `latest`: the caller asked for the task itself (`tasks/get`): if nobody followed it and its
         stored progress is stale, wait a little for the worker's write.
         """
-        if record.status != c.STATUS_WORKING or self.worker.is_running(record.task_id):
+        owner = record.lease_owner
+        # Leased here: running (its latest report is in memory) or just finishing (its end is being written).
+        if (
+            record.status != c.STATUS_WORKING
+            or self.worker.is_running(record.task_id)
+            or owner == self.worker.worker_id
+        ):
             return self.fresh(record)
         now = time.time()
-        owner = record.lease_owner
         # Only work that runs (leased, not parked or handed over, not waiting for an answer) reports.
         if owner is None or (record.lease_expires_at or 0.0) <= now or record.handover or record.pending_input:
             return record
