@@ -10,6 +10,8 @@ follow index and writes at once, and the read waits for that write (engine/follo
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -128,13 +130,21 @@ class FollowRefused(SqliteTaskStore):
         raise OSError("store unreachable")
 
 
-async def test_a_worker_that_cannot_read_its_follows_leaves_the_reader_the_stored_progress(tmp_path: Path) -> None:
-    settings = test_settings(tmp_path, **SLOW)
-    probe = SqliteTaskStore(tmp_path / "tasks.sqlite3")
+@contextmanager
+def two_servers(
+    tmp_path: Path, runner_store: type[SqliteTaskStore], reader_store: type[SqliteTaskStore]
+) -> Iterator[tuple[InProcessServer, InProcessServer, SqliteTaskStore]]:
+    """The runner and the reader on one SQLite file, each with its own store; and one to look with."""
+    path, settings = tmp_path / "tasks.sqlite3", test_settings(tmp_path, **SLOW)
     with (
-        InProcessServer(settings, None, store=FollowsUnreadable(tmp_path / "tasks.sqlite3")) as runner,
-        InProcessServer(settings, None, store=SqliteTaskStore(tmp_path / "tasks.sqlite3")) as reader,
+        InProcessServer(settings, None, store=runner_store(path)) as runner,
+        InProcessServer(settings, None, store=reader_store(path)) as reader,
     ):
+        yield runner, reader, SqliteTaskStore(path)
+
+
+async def test_a_worker_that_cannot_read_its_follows_leaves_the_reader_the_stored_progress(tmp_path: Path) -> None:
+    with two_servers(tmp_path, FollowsUnreadable, SqliteTaskStore) as (runner, reader, probe):
         task_id = await start_training(runner.mcp_url)
         before = await until_stale(probe, task_id)
         async with modern(reader.mcp_url) as elsewhere:
@@ -153,12 +163,7 @@ async def test_a_worker_that_cannot_read_its_follows_leaves_the_reader_the_store
 
 
 async def test_a_reader_that_cannot_mark_the_task_is_answered_at_once(tmp_path: Path) -> None:
-    settings = test_settings(tmp_path, **SLOW)
-    probe = SqliteTaskStore(tmp_path / "tasks.sqlite3")
-    with (
-        InProcessServer(settings, None, store=SqliteTaskStore(tmp_path / "tasks.sqlite3")) as runner,
-        InProcessServer(settings, None, store=FollowRefused(tmp_path / "tasks.sqlite3")) as reader,
-    ):
+    with two_servers(tmp_path, SqliteTaskStore, FollowRefused) as (runner, reader, probe):
         task_id = await start_training(runner.mcp_url)
         before = await until_stale(probe, task_id)
         async with modern(reader.mcp_url) as elsewhere:
