@@ -272,40 +272,29 @@ def test_task_table_schema(synthesized) -> None:
                 "KMSMasterKeyId": {"Fn::GetAtt": ["EncryptionKey3A692D6E", "Arn"]},
             },
             "TimeToLiveSpecification": {"AttributeName": task_table.TTL_ATTRIBUTE, "Enabled": True},
+            # Keys only: renewals and progress reports change no key, so no index write. The follow
+            # index is sparse: only tasks a reader elsewhere began to follow; extending one writes no key.
             "GlobalSecondaryIndexes": Match.array_with(
                 [
                     Match.object_like(
                         {
-                            "IndexName": task_table.OWNER_INDEX,
+                            "IndexName": name,
                             "KeySchema": [
-                                {"AttributeName": task_table.OWNER_INDEX_PARTITION_KEY, "KeyType": "HASH"},
-                                {"AttributeName": task_table.OWNER_INDEX_SORT_KEY, "KeyType": "RANGE"},
-                            ],
-                            # Keys only: renewals and progress reports change no key, so no index write.
-                            "Projection": {"ProjectionType": "KEYS_ONLY"},
-                        }
-                    ),
-                    Match.object_like(
-                        {
-                            "IndexName": task_table.SWEEP_INDEX,
-                            "KeySchema": [
-                                {"AttributeName": task_table.SWEEP_INDEX_PARTITION_KEY, "KeyType": "HASH"},
-                                {"AttributeName": task_table.SWEEP_INDEX_SORT_KEY, "KeyType": "RANGE"},
+                                {"AttributeName": partition_key, "KeyType": "HASH"},
+                                {"AttributeName": sort_key, "KeyType": "RANGE"},
                             ],
                             "Projection": {"ProjectionType": "KEYS_ONLY"},
                         }
-                    ),
-                    Match.object_like(
-                        {
-                            # Sparse: only tasks a reader elsewhere began to follow; extending one writes no key.
-                            "IndexName": task_table.FOLLOW_INDEX,
-                            "KeySchema": [
-                                {"AttributeName": task_table.FOLLOW_INDEX_PARTITION_KEY, "KeyType": "HASH"},
-                                {"AttributeName": task_table.FOLLOW_INDEX_SORT_KEY, "KeyType": "RANGE"},
-                            ],
-                            "Projection": {"ProjectionType": "KEYS_ONLY"},
-                        }
-                    ),
+                    )
+                    for name, partition_key, sort_key in (
+                        (task_table.OWNER_INDEX, task_table.OWNER_INDEX_PARTITION_KEY, task_table.OWNER_INDEX_SORT_KEY),
+                        (task_table.SWEEP_INDEX, task_table.SWEEP_INDEX_PARTITION_KEY, task_table.SWEEP_INDEX_SORT_KEY),
+                        (
+                            task_table.FOLLOW_INDEX,
+                            task_table.FOLLOW_INDEX_PARTITION_KEY,
+                            task_table.FOLLOW_INDEX_SORT_KEY,
+                        ),
+                    )
                 ]
             ),
         },

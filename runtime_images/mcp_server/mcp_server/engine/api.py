@@ -18,7 +18,7 @@ from typing import Any
 
 from mcp_server import constants as c
 from mcp_server.caller import Caller
-from mcp_server.engine.blocking import blocking
+from mcp_server.engine.blocking import blocking, store_read
 from mcp_server.engine.catalog import ToolCatalog
 from mcp_server.engine.following import Following
 from mcp_server.engine.outcomes import Outcomes
@@ -154,10 +154,7 @@ class TaskService:
     async def find(self, caller: Caller, task_id: str, *, latest: bool = False) -> TaskRecord | None:
         """The caller's task, or None. `latest`: the caller asked for the task itself (tasks/get), so a
         task running elsewhere whose stored progress is stale is re-read once its worker wrote (engine.following)."""
-        if self.store.reads_inline:
-            record = self.store.get(task_id, caller.actor_id, time.time())
-        else:
-            record = await blocking(self.store.get, task_id, caller.actor_id, time.time())
+        record = await store_read(self.store, self.store.get, task_id, caller.actor_id, time.time())
         # The latest progress: from memory if the task runs here, else the store's (asking for it sooner).
         return None if record is None else await self.following.seen(record, latest=latest)
 
@@ -170,10 +167,7 @@ class TaskService:
 
     async def list(self, caller: Caller, limit: int = 50) -> list[TaskRecord]:
         """The caller's unexpired tasks, newest first."""
-        if self.store.reads_inline:
-            records = self.store.list_by_owner(caller.actor_id, time.time(), limit)
-        else:
-            records = await blocking(self.store.list_by_owner, caller.actor_id, time.time(), limit)
+        records = await store_read(self.store, self.store.list_by_owner, caller.actor_id, time.time(), limit)
         return [self.following.fresh(record) for record in records]  # a listing follows nothing
 
     async def cancel(self, caller: Caller, task_id: str) -> CancelOutcome:

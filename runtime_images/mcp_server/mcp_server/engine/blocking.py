@@ -16,3 +16,8 @@ T = TypeVar("T")
 
 async def blocking(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     return await asyncio.to_thread(functools.partial(fn, *args, **kwargs))
+
+
+async def store_read(store: Any, fn: Callable[..., T], *args: Any) -> T:
+    """A store read: on the event loop when the store's point reads are cheap (`reads_inline`), else in a thread."""
+    return fn(*args) if store.reads_inline else await blocking(fn, *args)

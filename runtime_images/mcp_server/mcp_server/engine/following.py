@@ -25,7 +25,7 @@ import time
 import anyio
 
 from mcp_server import constants as c
-from mcp_server.engine.blocking import blocking
+from mcp_server.engine.blocking import blocking, store_read
 from mcp_server.engine.worker import Worker
 from mcp_server.store.base import TaskRecord, TaskStore
 
@@ -92,10 +92,7 @@ class Following:
             while True:
                 await anyio.sleep(REREAD_SECONDS)
                 try:
-                    if self.store.reads_inline:
-                        current = self.store.get(record.task_id, record.owner, time.time())
-                    else:
-                        current = await blocking(self.store.get, record.task_id, record.owner, time.time())
+                    current = await store_read(self.store, self.store.get, record.task_id, record.owner, time.time())
                 except Exception:  # the first read stands
                     logger.exception("reading a followed task again failed; answering with the first read")
                     return record

@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_server import constants as c
 from mcp_server.engine import views
 from mcp_server.engine.activity import Activity
-from mcp_server.engine.blocking import blocking
+from mcp_server.engine.blocking import blocking, store_read
 from mcp_server.engine.catalog import ToolCatalog
 from mcp_server.engine.context import DurableContext
 from mcp_server.engine.leases import Leases, Running
@@ -272,6 +272,4 @@ class Worker:
         return {label: dict(responses[key]) for label, key in keys.items()}
 
     async def _read(self, record: TaskRecord) -> TaskRecord | None:
-        if self.store.reads_inline:
-            return self.store.get(record.task_id, record.owner, time.time())
-        return await blocking(self.store.get, record.task_id, record.owner, time.time())
+        return await store_read(self.store, self.store.get, record.task_id, record.owner, time.time())
